@@ -100,8 +100,11 @@ class SocketApi:
     def _deadline(self, timeout: float | None) -> float | None:
         return None if timeout is None else self.now + timeout
 
-    def _wake_user(self, sock: TcpSocket) -> None:
-        """vSocketWakeUpUser: deliver pending bits, give the semaphore, call the wake callback."""
+    def _wake_user(self, sock: TcpSocket, signal: bool = True) -> None:
+        """vSocketWakeUpUser: deliver pending bits, give the semaphore, call the wake callback.
+
+        ``signal`` False delivers the bits without the semaphore or callback (a fault switch).
+        """
         if sock.freed:
             return
         bits = sock.pending_bits
@@ -109,6 +112,8 @@ class SocketApi:
         sock.group_bits |= bits & 0xFF
         if bits & 0xFF:
             self._record(sock.handle, "bits", bits & 0xFF)
+        if not signal:
+            return
         if sock.semaphore is not None and self.config.user_semaphore:
             self.semaphores[sock.semaphore] = True
             self._record(sock.handle, "semaphore", sock.semaphore)

@@ -39,7 +39,7 @@ class TcpEngine:
     _to_free: list[TcpSocket]
     _relisten_later: list[TcpSocket]
     _record: Callable[..., None]
-    _wake_user: Callable[[TcpSocket], None]
+    _wake_user: Callable[..., None]
     _new_socket: Callable[[], TcpSocket]
 
     # ------------------------------------------------------------------ helpers
@@ -81,6 +81,8 @@ class TcpEngine:
             window = self._advertised_window(sock)
         seg = wire.build_tcp(self.our_ip, sock.remote_ip, sock.local_port, sock.remote_port, seq, ack,
                              flags, window, options=options, payload=payload)
+        if flags & TcpFlag.ACK:
+            sock.win_change = False      # every ACK we send carries the current window
         if corrupt:
             seg = _corrupt_checksum(seg)
         self.counters["tcp_sent"] += 1
@@ -171,8 +173,7 @@ class TcpEngine:
                 self._relisten_later.append(sock)
         self._touch(sock)
         closing = new in (TcpState.CLOSED, TcpState.CLOSE_WAIT) and before != after
-        if not (closing and self.config.faults.semaphore_not_given_on_close):
-            self._wake_user(parent)
+        self._wake_user(parent, signal=not (closing and self.config.faults.semaphore_not_given_on_close))
 
     def _select_event(self, sock: TcpSocket, bit: SelectBit) -> None:
         if self.config.select and sock.select_bits & bit:
