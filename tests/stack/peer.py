@@ -39,11 +39,13 @@ class Sent:
 
 
 def checksum_ok(pkt: Ether) -> bool:
-    tcp = pkt[TCP]
-    fresh = TCP(bytes(tcp))
+    """Recompute the TCP checksum over the segment only (Ethernet padding excluded)."""
+    ip = pkt[IP]
+    segment = bytes(ip)[ip.ihl * 4:ip.len]
+    fresh = TCP(segment)
     fresh.chksum = None
-    recomputed = IP(bytes(IP(src=pkt[IP].src, dst=pkt[IP].dst, proto=6) / fresh))[TCP].chksum
-    return recomputed == tcp.chksum
+    recomputed = IP(bytes(IP(src=ip.src, dst=ip.dst, proto=6) / fresh))[TCP].chksum
+    return recomputed == pkt[TCP].chksum
 
 
 @dataclass
