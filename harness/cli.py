@@ -1,0 +1,220 @@
+"""`harness run | list | validate | targets`: the command-line face of the harness.
+
+Exit status: 0 every verdict as expected (cases listed in the target's
+expected-verdicts file may fail), 1 some verdict drifted (a new failure, or a
+known one that now passes), 2 a usage or input error (printed as
+`file:line: field: what is wrong`, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .loader import load_cases
+from .reports import ResultsWriter
+from .runner import CaseResult, plan, run_cases
+from .scoring import Scorecard, score
+from .selection import select
+from .semantics import REPO_ROOT, catalogue
+from .target import known_targets, load_target
+from .verdicts import drift, expected_verdict, load_expected
+from .yamlsrc import InputError, Problem
+
+DEFAULT_CASES = REPO_ROOT / "testcases"
+_COLOURS = {"pass": "32", "fail": "31", "error": "35", "skip": "33"}
+
+
+def _default_paths(paths: Sequence[str]) -> list[str]:
+    if paths:
+        return list(paths)
+    local = Path("testcases")
+    return [str(local if local.is_dir() else DEFAULT_CASES)]
+
+
+def _paint(text: str, verdict: str, stream: object) -> str:
+    if getattr(stream, "isatty", lambda: False)():
+        return f"\033[{_COLOURS[verdict]}m{text}\033[0m"
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="TCP conformance harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def selection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("paths", nargs="*", help="case files or folders (default: testcases/)")
+        p.add_argument(
+            "-k",
+            dest="keyword",
+            help="only cases whose id/title/semantics match, e.g. 'keepalive and not fs'",
+        )
+        p.add_argument(
+            "--semantic", action="append", default=[], metavar="ID", help="only cases citing ID (repeatable)"
+        )
+
+    run = sub.add_parser("run", help="run cases on a target and write reports")
+    selection(run)
+    run.add_argument(
+        "--target", default="inprocess", help="a target name (see `harness targets`) or a YAML file"
+    )
+    run.add_argument("--results", default="results", help="folder for junit.xml, summary.json, pcaps/")
+    run.add_argument("-q", "--quiet", action="store_true", help="no line per case")
+    lst = sub.add_parser("list", help="list cases (with --target: which would be skipped and why)")
+    selection(lst)
+    lst.add_argument("--target", help="show each case's expected verdict and skip reason on this target")
+    val = sub.add_parser("validate", help="check case files and exit")
+    val.add_argument("paths", nargs="*")
+    tgt = sub.add_parser("targets", help="list the known targets")
+    tgt.set_defaults(paths=[])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": _run, "list": _list, "validate": _validate, "targets": _targets}[args.command](args)
+    except InputError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `harness list | head`: the reader left, which is not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _load(args: argparse.Namespace) -> list:
+    for sid in getattr(args, "semantic", []):
+        if sid not in catalogue():
+            raise InputError([_problem("--semantic", f"unknown semantic ID {sid!r}")])
+    return select(
+        load_cases(_default_paths(args.paths)), getattr(args, "keyword", None), getattr(args, "semantic", [])
+    )
+
+
+def _problem(where: str, message: str) -> Problem:
+    return Problem(where, 0, "argument", message)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    cases = load_cases(_default_paths(args.paths))
+    print(f"{len(cases)} cases OK")
+    return 0
+
+
+def _targets(args: argparse.Namespace) -> int:
+    for name in known_targets():
+        config = load_target(name)
+        print(f"{name:12} {config.clock:8} {config.description}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    cases = _load(args)
+    config = load_target(args.target) if args.target else None
+    expected = load_expected(config.verdicts_path) if config else {}
+    for case in cases:
+        line = f"{case.id:60} {','.join(case.semantics)}"
+        if config:
+            reason = plan(case, config)[1]
+            want = expected_verdict(case.id, expected)
+            line += (
+                f"  [skip: {reason}]"
+                if reason
+                else (f"  [expected {want.verdict}]" if want.verdict != "pass" else "")
+            )
+        print(line)
+    print(f"{len(cases)} cases")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_target(args.target)
+    expected = load_expected(config.verdicts_path)
+    cases = _load(args)
+    if not cases:
+        print("no cases selected", file=sys.stderr)
+        return 2
+    writer = ResultsWriter(Path(args.results), config, expected)
+    target = config.open()
+    interrupted = False
+
+    def report(result: CaseResult) -> None:
+        writer.add(result)
+        if not args.quiet:
+            _progress(len(writer.results), len(cases), result, expected)
+
+    try:
+        run_cases(cases, target, report)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: reports cover the cases that finished", file=sys.stderr)
+    finally:
+        target.close()
+    if not interrupted:
+        writer.finish()
+    results = writer.results
+    drifted = drift(results, expected)
+    _table(score(results), sys.stdout)
+    _closing(results, drifted, writer, config.name)
+    if interrupted:
+        return 130
+    return 1 if drifted or (not expected and any(r.verdict in ("fail", "error") for r in results)) else 0
+
+
+def _progress(index: int, total: int, result: CaseResult, expected: dict) -> None:
+    want = expected_verdict(result.case.id, expected)
+    tag = result.verdict.upper()
+    note = ""
+    if result.verdict != want.verdict and not (result.verdict == "skip" and want.verdict == "pass"):
+        note = f"  << expected {want.verdict}"
+    elif want.verdict != "pass":
+        note = f"  (expected: {want.reason})"
+    width = len(str(total))
+    print(
+        f"[{index:{width}}/{total}] {_paint(f'{tag:5}', result.verdict, sys.stdout)} {result.case.id}"
+        f"  {result.wall_time * 1000:.0f} ms wall, {result.protocol_time:.1f} s protocol{note}"
+    )
+    if result.verdict in ("fail", "error") and result.verdict != want.verdict:
+        print(f"      {result.where}: {result.message.splitlines()[0] if result.message else ''}")
+        for m in result.mismatches:
+            print(f"        {m.field}: expected {m.expected}; observed {m.observed}")
+    elif result.verdict == "skip":
+        print(f"      {result.message}")
+    for warning in result.warnings:
+        print(f"      warning: {warning}")
+
+
+def _table(card: Scorecard, out: object) -> None:
+    print("\nScore per semantic (passed/run):", file=out)
+    for sid, s in card.per_semantic.items():
+        print(f"  {sid:16} {s.text()}", file=out)
+    print(
+        "Per group: " + "; ".join(f"{g} {s.text()}" for g, s in card.per_group.items() if s.run or s.skipped),
+        file=out,
+    )
+    print(f"Overall: {card.overall.text()}", file=out)
+
+
+def _closing(results: list[CaseResult], drifted: list, writer: ResultsWriter, target: str) -> None:
+    counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "error", "skip")}
+    known = sum(1 for r in results if r.verdict in ("fail", "error")) - sum(
+        1 for d in drifted if d.actual in ("fail", "error")
+    )
+    print(
+        f"{target}: {counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, "
+        f"{counts['skip']} skipped"
+    )
+    print(f"{known} failures are expected for {target} (findings in {writer.summary_path})")
+    if drifted:
+        print(f"DRIFT from {target}'s expected verdicts ({len(drifted)}):")
+        for d in drifted:
+            print(f"  {d}")
+    print(f"Reports: {writer.junit_path}, {writer.summary_path}, {writer.pcaps}/")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""Load case files: YAML → schema check → semantic checks → Case objects.
+
+Every problem is collected (not just the first) and reported as
+`file:line: field: what is wrong`; the caller decides to exit 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from . import expr
+from .model import ACTIONS, STEP_MODIFIERS, Case, Step
+from .semantics import PACKAGE_DIR, catalogue
+from .validation import validate
+from .vocabulary import KNOWN_NAMES, PENDING
+from .yamlsrc import Document, InputError, KeyPath, Problem, dotted, read_documents
+
+CASE_SUFFIXES = (".yaml", ".yml")
+# Fields whose strings are expressions or durations, checked once at load time.
+_EXPR_FIELDS = {
+    "seq",
+    "ack",
+    "win",
+    "len",
+    "urg",
+    "ttl",
+    "within",
+    "after",
+    "for",
+    "port",
+    "timeout",
+    "keepalive_interval",
+    "hang_protection_time",
+    "sack",
+}
+_TIME_ANCHORS = ("prev", "last_inject")
+# Calls whose result names a socket or semaphore, and the name it gets by default.
+_SAVES = {"socket": "sock", "accept": "conn", "semaphore_create": "sem"}
+_SOCKET_OPS = frozenset(
+    (
+        "bind",
+        "listen",
+        "accept",
+        "connect",
+        "send",
+        "recv",
+        "shutdown",
+        "closesocket",
+        "setsockopt",
+        "issocketconnected",
+        "connstatus",
+    )
+)
+
+
+@cache
+def schema() -> dict:
+    return json.loads((PACKAGE_DIR / "schema.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _case_schema_without_steps() -> dict:
+    # Steps are checked one by one against their action's schema: an anyOf over
+    # every step kind would bury the real mistake under nine alternatives.
+    shallow = copy.deepcopy(schema())
+    shallow["$defs"]["step"] = {"type": "object"}
+    return shallow
+
+
+def _step_schema(action: str) -> dict:
+    return {"$defs": schema()["$defs"], "$ref": f"#/$defs/step_{action}"}
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Case files under the given files and folders, in a stable order."""
+    found: list[Path] = []
+    problems = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in CASE_SUFFIXES and p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            problems.append(Problem(str(path), 0, "path", "no such file or folder"))
+    if problems:
+        raise InputError(problems)
+    return found
+
+
+def load_cases(paths: Iterable[str | Path]) -> list[Case]:
+    """Every case in the given files/folders; raises InputError listing all problems."""
+    cases: list[Case] = []
+    problems: list[Problem] = []
+    first_seen: dict[str, Case] = {}
+    for path in discover(paths):
+        try:
+            loaded, found = _load_file(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        problems.extend(found)
+        for case in loaded:
+            if case.id in first_seen:
+                other = first_seen[case.id]
+                problems.append(
+                    Problem(
+                        str(case.file),
+                        case.line,
+                        "id",
+                        f"duplicate case id {case.id!r} (also at {other.file}:{other.line})",
+                    )
+                )
+            else:
+                first_seen[case.id] = case
+                cases.append(case)
+    if problems:
+        raise InputError(problems)
+    return cases
+
+
+def _load_file(path: Path) -> tuple[list[Case], list[Problem]]:
+    cases, problems = [], []
+    for doc in read_documents(path):
+        case, found = _case_from(doc, path)
+        problems.extend(found)
+        if case is not None and not found:
+            cases.append(case)
+    return cases, problems
+
+
+def _case_from(doc: Document, path: Path) -> tuple[Case | None, list[Problem]]:
+    problems = list(doc.duplicates)
+    data = doc.data
+    problems += validate(doc, _case_schema_without_steps())
+    if not isinstance(data, dict):
+        return None, problems
+    semantics = data.get("semantics") if isinstance(data.get("semantics"), list) else []
+    for sid_index, sid in enumerate(semantics):
+        if isinstance(sid, str) and sid not in catalogue():
+            problems.append(doc.problem(("semantics", sid_index), f"unknown semantic ID {sid!r}"))
+    problems += _check_expressions(doc, data.get("settings"), ("settings",))
+    names = _Names()
+    setup_raw = data.get("setup")
+    setup_items = [] if setup_raw is None else setup_raw if isinstance(setup_raw, list) else [setup_raw]
+    setup_path = (lambda i: ("setup", i)) if isinstance(setup_raw, list) else (lambda i: ("setup",))
+    setup = [_step_from(doc, item, setup_path(i), names, problems) for i, item in enumerate(setup_items)]
+    steps_raw = data.get("steps") if isinstance(data.get("steps"), list) else []
+    steps = [_step_from(doc, item, ("steps", i), names, problems) for i, item in enumerate(steps_raw)]
+    if problems:
+        return None, problems
+    case = Case(
+        id=data["id"],
+        title=data["title"],
+        semantics=tuple(data["semantics"]),
+        steps=tuple(steps),
+        setup=tuple(setup),
+        file=path,
+        line=doc.line(()),
+        requires=tuple(data.get("requires", ())),
+        settings=dict(data.get("settings") or {}),
+        peers=dict(data.get("peers") or {}),
+        source=data.get("source"),
+        notes=data.get("notes"),
+    )
+    return case, problems
+
+
+class _Names:
+    """Socket, semaphore, label and background-call names a case defines, in step order."""
+
+    def __init__(self) -> None:
+        self.sockets: list[str] = []
+        self.semaphores: set[str] = set()
+        self.labels: set[str] = set()
+        self.calls: set[str] = set()
+
+    def save_socket(self, name: str) -> None:
+        if name in self.sockets:
+            self.sockets.remove(name)
+        self.sockets.append(name)
+
+    def default_socket(self, op: str) -> str | None:
+        if op == "accept":
+            return "listener" if "listener" in self.sockets else (self.sockets[-1] if self.sockets else None)
+        if "conn" in self.sockets:
+            return "conn"
+        return self.sockets[-1] if self.sockets else None
+
+
+def _step_from(
+    doc: Document, item: Any, path: KeyPath, names: _Names, problems: list[Problem]
+) -> Step | None:
+    if not isinstance(item, dict):
+        return None  # the shallow schema has already said "expected a mapping"
+    actions = [k for k in item if k in ACTIONS]
+    if not actions:
+        strangers = [k for k in item if k not in STEP_MODIFIERS] or list(item) or ["(empty)"]
+        problems.append(
+            doc.problem(
+                path + (strangers[0],), f"unknown step {strangers[0]!r} (known: {', '.join(ACTIONS)})"
+            )
+        )
+        return None
+    if len(actions) > 1:
+        problems.append(doc.problem(path, f"a step has exactly one action, found {', '.join(actions)}"))
+        return None
+    action = actions[0]
+    found = validate(doc, _step_schema(action), item, path)
+    found += _check_expressions(doc, item, path)
+    found += _check_names(doc, item, path, action, names)
+    problems.extend(found)
+    if found:
+        return None
+    body = item[action]
+    opts = {k: v for k, v in item.items() if k != action}
+    _resolve_defaults(action, body, opts, names)
+    return Step(action=action, body=body, opts=opts, line=doc.line(path + (action,)), where=dotted(path))
+
+
+def _walk_values(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str, Any]]:
+    """(path, key, value) for every mapping entry below `value`."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield path + (key,), key, sub
+            yield from _walk_values(sub, path + (key,))
+    elif isinstance(value, list):
+        for index, sub in enumerate(value):
+            yield from _walk_values(sub, path + (index,))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+
+
+def _check_expressions(doc: Document, value: Any, path: KeyPath) -> list[Problem]:
+    problems = []
+    entries = list(_walk_values(value, path))
+    if isinstance(value, dict):
+        for action in ("wait", "expect_silence"):
+            if isinstance(value.get(action), str):
+                entries.append((path + (action,), "for", value[action]))
+    for where, key, sub in entries:
+        if key not in _EXPR_FIELDS:
+            continue
+        for text in _strings(sub):
+            try:
+                expr.parse(text)
+            except expr.ExprError as exc:
+                problems.append(doc.problem(where, str(exc)))
+    return problems
+
+
+def _check_names(doc: Document, item: dict, path: KeyPath, action: str, names: _Names) -> list[Problem]:
+    problems = []
+    op = item.get("call")
+    sock = item.get("sock")
+    if sock is not None and sock not in names.sockets:
+        problems.append(doc.problem(path + ("sock",), f"no socket named {sock!r} before this step"))
+    for key in ("is", "is_not"):
+        if key in item and item[key] not in names.sockets:
+            problems.append(doc.problem(path + (key,), f"no socket named {item[key]!r} before this step"))
+    if "sem" in item and item["sem"] not in names.semaphores:
+        problems.append(doc.problem(path + ("sem",), f"no semaphore named {item['sem']!r} before this step"))
+    if action == "call" and op in _SOCKET_OPS and sock is None and names.default_socket(op) is None:
+        problems.append(
+            doc.problem(path + ("call",), f"{op} needs a socket: create one first (listen, socket)")
+        )
+    if item.get("background") and "as" not in item:
+        problems.append(doc.problem(path + ("background",), "a background call needs `as: name` to await it"))
+    if "as" in item:
+        if not item.get("background"):
+            problems.append(
+                doc.problem(path + ("as",), "`as` names a background call: add `background: true`")
+            )
+        names.calls.add(item["as"])
+    if action == "await" and item["await"] not in names.calls:
+        problems.append(
+            doc.problem(path + ("await",), f"no background call named {item['await']!r} before this step")
+        )
+    returns = item.get("returns")
+    for text in _strings(returns):
+        if text not in KNOWN_NAMES:
+            problems.append(doc.problem(path + ("returns",), f"unknown result name {text!r}"))
+        elif text == PENDING and action != "await":
+            problems.append(doc.problem(path + ("returns",), "`pending` only makes sense with await"))
+    body = item.get(action)
+    since = body.get("since") if isinstance(body, dict) else item.get("since")
+    if since is not None and since not in names.labels and since not in _TIME_ANCHORS:
+        problems.append(
+            doc.problem(
+                path + ((action, "since") if isinstance(body, dict) else ("since",)),
+                f"no step labelled {since!r} before this step (or use prev, last_inject)",
+            )
+        )
+    if "label" in item:
+        names.labels.add(item["label"])
+    _record_saves(item, action, names)
+    return problems
+
+
+def _record_saves(item: dict, action: str, names: _Names) -> None:
+    body = item.get(action) if isinstance(item.get(action), dict) else {}
+    if action == "listen":
+        names.save_socket(body.get("save", "listener"))
+    elif action == "device_connects":
+        names.save_socket(body.get("save", "conn"))
+    elif action == "handshake" and body.get("accept"):
+        names.save_socket("conn")
+    elif action == "call" and item["call"] in _SAVES:
+        name = item.get("save", _SAVES[item["call"]])
+        if item["call"] == "semaphore_create":
+            names.semaphores.add(name)
+        else:
+            names.save_socket(name)
+
+
+def _resolve_defaults(action: str, body: Any, opts: dict, names: _Names) -> None:
+    """Write the implicit socket names into the step so the runner never guesses."""
+    if action == "call":
+        if body in _SAVES:
+            opts.setdefault("save", _SAVES[body])
+        if body in _SOCKET_OPS:
+            opts.setdefault("sock", names.default_socket(body))

@@ -1,0 +1,86 @@
+"""The harness's side of each TCP conversation: its ports, both ISNs, and what each side has sent.
+
+Cases write sequence numbers relative to each side's ISN, as in packetdrill:
+`snd.nxt` is the device's next sequence number, `rcv.nxt` the next one the
+device should expect from this peer. A Peer keeps those up to date from the
+frames going each way; every captured segment keeps a snapshot of them as they
+were just before it, so an expect step compares against the state that segment
+was sent in, however long it waited in the queue.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .packets import Segment
+from .target import Frame
+
+MOD = 2**32
+
+
+def _after(a: int, b: int) -> bool:
+    """a is later than b in sequence space."""
+    return 0 < (a - b) % MOD < MOD // 2
+
+
+@dataclass
+class Captured:
+    frame: Frame
+    seg: Segment
+    rel_seq: int
+    rel_ack: int
+    snd_nxt: int  # device's next sequence number just before this segment
+    rcv_nxt: int  # what the device should expect from the peer just before it
+
+    def names(self) -> dict[str, int]:
+        return {"snd.nxt": self.snd_nxt, "rcv.nxt": self.rcv_nxt}
+
+
+@dataclass
+class Peer:
+    name: str
+    hport: int  # the harness's port
+    isn: int  # the harness's ISN (absolute)
+    dport: int | None = None  # the device's port, once known
+    win: int = 64240
+    snd_nxt: int = 0  # harness's next sequence number, relative to isn
+    dev_isn: int | None = None  # the device's ISN, learned from its SYN
+    dev_snd_nxt: int = 0  # device's next sequence number, relative to dev_isn
+    ts_ok: bool = False  # the device echoed timestamps: keep sending them
+    ts_recent: int = 0
+    queue: deque[Captured] = field(default_factory=deque)
+
+    def names(self) -> dict[str, int]:
+        return {"snd.nxt": self.dev_snd_nxt, "rcv.nxt": self.snd_nxt}
+
+    def restart(self, isn: int) -> None:
+        """A new connection from this peer (the same port, new sequence numbers)."""
+        self.isn, self.snd_nxt, self.dev_isn, self.dev_snd_nxt, self.ts_ok = isn % MOD, 0, None, 0, False
+
+    def dev_abs(self, rel: int) -> int:
+        return ((self.dev_isn or 0) + rel) % MOD
+
+    def sent(self, rel_seq: int, seq_space: int, syn: bool) -> None:
+        """The harness injected a segment at rel_seq occupying seq_space numbers."""
+        if syn and rel_seq % MOD == 0:
+            self.snd_nxt = seq_space
+        elif rel_seq % MOD == self.snd_nxt % MOD:
+            self.snd_nxt = (self.snd_nxt + seq_space) % MOD
+
+    def capture(self, frame: Frame, seg: Segment) -> Captured:
+        """Record a device segment for this peer and update the tracked state."""
+        before = self.dev_snd_nxt
+        if "S" in seg.flags and "R" not in seg.flags:  # a SYN|RST (FR-HS-3) opens nothing
+            self.dev_isn = seg.seq
+            self.dev_snd_nxt = before = 0
+            self.ts_ok = seg.option("ts") is not None
+        rel_seq = (seg.seq - (self.dev_isn or 0)) % MOD
+        end = (rel_seq + seg.seq_space) % MOD
+        if _after(end, self.dev_snd_nxt):
+            self.dev_snd_nxt = end
+        if seg.option("ts") is not None:
+            self.ts_recent = seg.option("ts")[0]
+        captured = Captured(frame, seg, rel_seq, (seg.ack - self.isn) % MOD, before, self.snd_nxt)
+        self.queue.append(captured)
+        return captured

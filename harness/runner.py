@@ -1,0 +1,538 @@
+"""Run one case against one target, step by step, and say what happened.
+
+The runner plays the TCP peer (or peers): it builds every segment the device
+receives, answers the device's ARP requests for the harness address, files the
+device's segments per peer, and checks them against the case. It never knows
+which target it drives; everything target-specific comes through the Target
+contract and the target's profile.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import HARNESS_IP, HARNESS_MAC, explain, expr, matchers
+from .freertos import MSG_FLAGS, SHUTDOWN_HOW, SOCKET_OPTIONS
+from .matchers import Mismatch
+from .model import Case, Step
+from .packets import (
+    LINUX_SYN_OPTIONS,
+    ArpRequest,
+    Endpoints,
+    Segment,
+    build_arp_reply,
+    build_segment,
+    parse,
+    payload_bytes,
+    scapy_options,
+)
+from .peer import MOD, Captured, Peer
+from .target import CallHandle, Frame, Profile, Target, TargetConfig
+from .vocabulary import PENDING, Result
+
+_FILLER = b"0123456789abcdefghijklmnopqrstuvwxyz"
+_FIRST_PORT = 40001  # harness ports for peers a, b, c, ...
+_FIRST_ISN = 0x10000000  # harness ISNs, one 16M apart per peer
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    target: str
+    verdict: str
+    message: str = ""
+    step: Step | None = None
+    mismatches: list[Mismatch] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    wall_time: float = 0.0
+    protocol_time: float = 0.0
+    t0: float = 0.0  # the target's clock when the case started
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        return f"{self.case.file}:{self.step.line}" if self.step else self.case.where()
+
+
+class StepFailed(Exception):
+    def __init__(self, message: str, mismatches: list[Mismatch] | None = None):
+        super().__init__(message)
+        self.mismatches = mismatches or []
+
+
+def plan(case: Case, config: TargetConfig) -> tuple[dict[str, Any], str | None]:
+    """The settings `case` runs with on this target, or the reason it is skipped there."""
+    missing = [c for c in case.requires if c not in config.capabilities]
+    if missing:
+        return {}, f"{config.name} does not declare {', '.join(missing)}"
+    return config.settings_plan(case.settings)
+
+
+def run_cases(
+    cases: Iterable[Case], target: Target, on_result: Callable[[CaseResult], None] | None = None
+) -> list[CaseResult]:
+    """Run cases one after another on one target; `on_result` sees each result as it is made."""
+    results = []
+    for case in cases:
+        result = run_case(case, target)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
+
+
+def run_case(case: Case, target: Target) -> CaseResult:
+    """Run `case` on `target` (which the caller opened and will close)."""
+    result = CaseResult(case, target.config.name, "pass")
+    settings, reason = plan(case, target.config)
+    result.settings = settings
+    if reason:
+        result.verdict, result.message = "skip", reason
+        return result
+    started = time.perf_counter()
+    run = _CaseRun(case, target, settings)
+    try:
+        run.tolerance = run.seconds(target.config.profile["timing"]["tolerance"])
+        target.reset(settings)
+        run.t0 = run.prev = run.last_inject = target.now()
+        for step in (*case.setup, *case.steps):
+            result.step = step
+            for _ in range(step.repeat):
+                run.execute(step)
+        result.step = None
+    except StepFailed as failure:
+        result.verdict, result.message, result.mismatches = "fail", str(failure), failure.mismatches
+    except expr.ExprError as exc:
+        result.verdict, result.message = "error", f"{exc}"
+    except Exception as exc:  # the target or the harness broke: keep going with the next case
+        result.verdict = "error"
+        result.message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+    result.wall_time = time.perf_counter() - started
+    try:
+        result.t0, result.protocol_time = run.t0, target.now() - run.t0
+        notes = target.notes()
+    except Exception:  # a broken target must not hide the verdict
+        notes = []
+    result.frames = sorted(run.frames, key=lambda f: f.time)
+    result.log = run.ladder(notes)
+    result.warnings = run.bad_checksums
+    return result
+
+
+class _CaseRun:
+    def __init__(self, case: Case, target: Target, settings: Mapping[str, Any]):
+        self.case, self.target = case, target
+        cfg = target.config
+        self.ends = Endpoints(HARNESS_MAC, HARNESS_IP, cfg.device_mac, cfg.device_ip)
+        self.profile = Profile(cfg.profile, settings)
+        self.tolerance = 0.0
+        self.peers: dict[str, Peer] = {}
+        self.strays: list[Frame] = []
+        # RFC-CHECKSUM: every device segment is checked, not only those an expect step looks at.
+        self.bad_checksums: list[str] = []
+        self.sockets: dict[str, Any] = {}
+        self.semaphores: dict[str, Any] = {}
+        self.calls: dict[str, CallHandle] = {}
+        self.labels: dict[str, float] = {}
+        self.frames: list[Frame] = []
+        self.listen_port: int | None = None
+        self.t0 = self.prev = self.last_inject = 0.0
+
+    # ---- values -------------------------------------------------------------------------------
+
+    def _resolver(self, names: Mapping[str, int] | None) -> Callable[[str], Any]:
+        def resolve(name: str) -> Any:
+            if name in ("snd.nxt", "rcv.nxt"):
+                if names is None:
+                    raise expr.ExprError(f"{name} needs a peer")
+                return names[name]
+            return self.profile.resolve(name)
+
+        return resolve
+
+    def _value(self, value: Any, names: Mapping[str, int] | None = None) -> Any:
+        return expr.value_of(value, self._resolver(names))
+
+    def seconds(self, value: Any) -> float:
+        out = self._value(value)
+        if isinstance(out, expr.Window):
+            raise expr.ExprError(f"{value!r} is a window; a single duration is needed here")
+        return float(out)
+
+    def _timing(self, value: Any) -> float | expr.Window | None:
+        return None if value is None else self._value(value)
+
+    def _ref_time(self, since: str | None) -> float:
+        if since in (None, "prev"):
+            return self.prev
+        if since == "last_inject":
+            return self.last_inject
+        return self.labels[since]
+
+    # ---- peers and frames ---------------------------------------------------------------------
+
+    def peer(self, name: str | None = None, sport: int | None = None) -> Peer:
+        """A peer by name, or by harness port (the first one named becomes peer a)."""
+        if name is None and sport is not None:
+            for p in self.peers.values():
+                if p.hport == sport:
+                    return p
+            name = "a" if "a" not in self.peers else f"port{sport}"
+        name = name or "a"
+        if name not in self.peers:
+            declared = self.case.peers.get(name, {})
+            index = len(self.peers)
+            self.peers[name] = Peer(
+                name=name,
+                hport=sport or declared.get("sport", _FIRST_PORT + index),
+                isn=declared.get("isn", _FIRST_ISN * (index + 1)) % MOD,
+                dport=declared.get("dport", self.listen_port),
+                win=declared.get("win", 64240),
+            )
+        return self.peers[name]
+
+    def _step_peer(self, step: Step) -> Peer:
+        return self.peer(step.get("peer"), step.get("sport"))
+
+    def _capture(self, frame: Frame) -> None:
+        self.frames.append(frame)
+        parsed = parse(frame.data)
+        if isinstance(parsed, ArpRequest):
+            if parsed.target_ip == HARNESS_IP:
+                self._send(build_arp_reply(self.ends, parsed.sender_mac, parsed.sender_ip))
+            return
+        if isinstance(parsed, Segment) and not parsed.checksum_ok:
+            self.bad_checksums.append(
+                f"RFC-CHECKSUM: segment {parsed.sport}>{parsed.dport} {parsed.flags} at "
+                f"+{frame.time - self.t0:.3f} s has TCP checksum 0x{parsed.checksum:04x}, "
+                f"correct is 0x{parsed.checksum_expected:04x}"
+            )
+        if isinstance(parsed, Segment) and parsed.dst_ip == HARNESS_IP:
+            for p in self.peers.values():
+                if p.hport == parsed.dport and p.dport in (None, parsed.sport):
+                    if p.dport is None:
+                        p.dport = parsed.sport
+                    p.capture(frame, parsed)
+                    return
+        self.strays.append(frame)
+
+    def _send(self, data: bytes) -> float:
+        at = self.target.inject(data)
+        self.frames.append(Frame(at, data, outbound=False))
+        return at
+
+    def _pump(self, deadline: float, until: Callable[[], bool]) -> None:
+        """Collect the device's frames until `until()` holds or the clock reaches `deadline`."""
+        while not until():
+            if self.target.now() >= deadline:
+                return
+            for frame in self.target.frames(deadline):
+                self._capture(frame)
+
+    def _next_segment(self, peer: Peer, deadline: float) -> Captured | None:
+        self._pump(deadline, lambda: bool(peer.queue))
+        return peer.queue.popleft() if peer.queue else None
+
+    def _unexpected(self, peer: Peer | None) -> list[str]:
+        peers = [peer] if peer else list(self.peers.values())
+        out = [self.describe(c.seg, c) for p in peers for c in p.queue]
+        if peer is None:
+            out += [_describe_stray(f) for f in self.strays]
+        return out
+
+    # ---- steps --------------------------------------------------------------------------------
+
+    def execute(self, step: Step) -> None:
+        getattr(self, f"_do_{step.action}")(step)
+        if step.label:
+            self.labels[step.label] = self.prev
+
+    def _do_inject(self, step: Step) -> None:
+        body = step.body
+        peer = self._step_peer(step)
+        if "raw" in body:
+            self.prev = self.last_inject = self._send(bytes.fromhex(body["raw"]))
+            return
+        self._inject(peer, body)
+
+    def _inject(self, peer: Peer, body: Mapping[str, Any]) -> None:
+        names = peer.names()
+        flags = body.get("flags", "A")
+        seq = self._value(body["seq"], names) if "seq" in body else peer.snd_nxt
+        if "ack" in body:
+            ack = peer.dev_abs(self._value(body["ack"], names))
+        else:
+            ack = peer.dev_abs(peer.dev_snd_nxt) if "A" in flags else 0
+        payload = payload_bytes(body["payload"]) if "payload" in body else _filler(body.get("len", 0))
+        tsval = int((self.target.now() - self.t0) * 1000) + 1
+        if "options" in body:
+            options = scapy_options(body["options"], tsval, peer.ts_recent)
+        elif "S" in flags:
+            options = scapy_options(list(LINUX_SYN_OPTIONS), tsval, 0)
+        elif peer.ts_ok:
+            options = scapy_options(["nop", "nop", "ts"], tsval, peer.ts_recent)
+        else:
+            options = []
+        if peer.dport is None:
+            raise StepFailed(
+                "inject: the device's port is not known (listen first, or give the peer a dport)"
+            )
+        frame = build_segment(
+            self.ends,
+            sport=peer.hport,
+            dport=peer.dport,
+            seq=peer.isn + int(seq),
+            ack=ack,
+            flags=flags,
+            win=int(self._value(body.get("win", peer.win), names)),
+            options=options,
+            payload=payload,
+            urg=body.get("urg", 0),
+            ttl=body.get("ttl", 64),
+            bad_checksum=body.get("checksum") == "bad",
+        )
+        self.prev = self.last_inject = self._send(frame)
+        if body.get("checksum") != "bad":
+            peer.sent(int(seq), len(payload) + ("S" in flags) + ("F" in flags), "S" in flags)
+
+    def _do_expect(self, step: Step) -> None:
+        self._expect(self._step_peer(step), step.body)
+
+    def _expect(self, peer: Peer, spec: Mapping[str, Any]) -> Captured:
+        ref = self._ref_time(spec.get("since"))
+        within = self._timing(spec.get("within"))
+        after = self._timing(spec.get("after"))
+        if within is None:
+            deadline = max(ref, self.target.now()) + self.seconds(
+                self.target.config.profile["timing"]["expect"]
+            )
+        else:
+            deadline = ref + (within.hi if isinstance(within, expr.Window) else within) + self.tolerance
+        captured = self._next_segment(peer, deadline)
+        if captured is None:
+            waited = max(deadline - ref, 0.0)
+            raise StepFailed(
+                f"expected {explain.spec(spec)} from the device; nothing came within {waited:g} s"
+            )
+        names = captured.names()
+        evaluate = lambda v: self._value(v, names)  # noqa: E731
+        found = matchers.match_segment(
+            spec, captured.seg, {"seq": captured.rel_seq, "ack": captured.rel_ack}, evaluate
+        )
+        timing = matchers.match_timing(captured.frame.time, ref, after, within, self.tolerance)
+        if timing:
+            found.append(timing)
+        if found:
+            raise StepFailed(
+                f"expected {explain.spec(spec)}, observed {self.describe(captured.seg, captured)} "
+                f"at +{captured.frame.time - ref:.3f} s",
+                found,
+            )
+        self.prev = captured.frame.time
+        return captured
+
+    def _do_expect_silence(self, step: Step) -> None:
+        body = step.body if isinstance(step.body, Mapping) else {"for": step.body}
+        peer = self._step_peer(step) if ("peer" in body or "sport" in body) else None
+        duration = self.seconds(body["for"])
+        start = self.target.now()
+        queues = [peer] if peer else list(self.peers.values())
+        self._pump(
+            start + duration, lambda: any(p.queue for p in queues) or (peer is None and bool(self.strays))
+        )
+        extra = self._unexpected(peer)
+        if extra:
+            raise StepFailed(f"expected silence for {duration:g} s, the device sent: {'; '.join(extra)}")
+        self.prev = self.target.now()
+
+    def _do_wait(self, step: Step) -> None:
+        end = self.target.now() + self.seconds(step.body)
+        self._pump(end, lambda: False)
+        self.prev = self.target.now()
+
+    # ---- socket calls -------------------------------------------------------------------------
+
+    def _do_call(self, step: Step) -> None:
+        handle = self._start_call(step.body, step.opts)
+        if step.opts.get("background"):
+            self.calls[step.opts["as"]] = handle
+            self.prev = handle.started
+            return
+        self._finish_call(handle, step.opts, ref=handle.started)
+
+    def _start_call(self, op: str, opts: Mapping[str, Any]) -> CallHandle:
+        args: dict[str, Any] = {}
+        if "sock" in opts:
+            if opts["sock"] not in self.sockets:
+                raise StepFailed(f"{op}: socket {opts['sock']!r} was never created on the device")
+            args["sock"] = self.sockets[opts["sock"]]
+        if op == "bind" or op == "connect":
+            args["port"] = int(self._value(opts.get("port", self.listen_port or 0)))
+        if op == "connect":
+            args["ip"] = HARNESS_IP
+            self.peer(opts.get("peer"), opts.get("sport") or args["port"])
+        if op == "listen":
+            args["backlog"] = opts.get("backlog", 4)
+        if op == "send":
+            args["data"] = payload_bytes(opts["data"]) if "data" in opts else _filler(opts.get("size", 0))
+        if op == "recv":
+            args["size"] = opts.get("size", 1460 * 4)
+        if op in ("send", "recv"):
+            args["flags"] = sum(MSG_FLAGS[f] for f in opts.get("flags", ()))
+        if op == "shutdown":
+            args["how"] = SHUTDOWN_HOW[opts.get("how", "RDWR")]
+        if op == "setsockopt":
+            args["option"] = SOCKET_OPTIONS[opts["option"]]
+            args["value"] = self._option_value(opts["option"], opts.get("value"))
+        if op == "semaphore_take":
+            args["sem"] = self.semaphores[opts["sem"]]
+            args["timeout"] = None if opts.get("timeout", 0) is None else self.seconds(opts.get("timeout", 0))
+        return self.target.call(op, **args)
+
+    def _option_value(self, option: str, value: Any) -> Any:
+        if option == "SET_SEMAPHORE":
+            return self.semaphores[value]
+        if option in ("RCVTIMEO", "SNDTIMEO"):
+            return None if value is None else self.seconds(value)
+        return value
+
+    def _finish_call(self, handle: CallHandle, opts: Mapping[str, Any], ref: float) -> Result | None:
+        wants_pending = opts.get("returns") == PENDING
+        within = self._timing(opts.get("within"))
+        if wants_pending:
+            deadline = self.target.now()
+        elif within is None:
+            deadline = self.target.now() + self.seconds(self.target.config.profile["timing"]["call"])
+        else:
+            deadline = ref + (within.hi if isinstance(within, expr.Window) else within) + self.tolerance
+        self._pump(deadline, lambda: handle.done)
+        result = handle.result() if handle.done else None
+        op = handle.op
+        if result is None and not wants_pending:
+            raise StepFailed(
+                f"{op} did not return within {max(deadline - ref, 0):g} s",
+                [Mismatch("returns", str(opts.get("returns", "a result")), "still pending")],
+            )
+        found: list[Mismatch | None] = []
+        if "returns" in opts:
+            found.append(matchers.match_result(opts["returns"], result, lambda v: self._value(v)))
+        if result is not None:
+            if "data" in opts and op == "recv":  # for send, data is what to send
+                wanted = payload_bytes(opts["data"])
+                if result.data != wanted:
+                    found.append(Mismatch("data", repr(wanted), repr(result.data)))
+            for key, same in (("is", True), ("is_not", False)):
+                if key in opts and (result.handle == self.sockets.get(opts[key])) != same:
+                    found.append(
+                        Mismatch(
+                            key,
+                            f"{'the same socket as' if same else 'a socket other than'} {opts[key]}",
+                            f"handle {result.handle!r}",
+                        )
+                    )
+            timing = matchers.match_timing(
+                handle.finished, ref, self._timing(opts.get("after")), within, self.tolerance
+            )
+            found.append(timing)
+            self._save(op, opts, result)
+        problems = [m for m in found if m is not None]
+        if problems:
+            shown = result.describe() if result else "still pending"
+            raise StepFailed(f"{op} returned {shown}", problems)
+        self.prev = handle.finished if result is not None else self.target.now()
+        return result
+
+    def _save(self, op: str, opts: Mapping[str, Any], result: Result) -> None:
+        if "save" not in opts or result.handle is None:
+            return
+        if op == "semaphore_create":
+            self.semaphores[opts["save"]] = result.handle
+        elif "socket" in result.tags:
+            self.sockets[opts["save"]] = result.handle
+
+    def _do_await(self, step: Step) -> None:
+        handle = self.calls[step.body]
+        self._finish_call(handle, step.opts, ref=self._ref_time(step.opts.get("since")))
+
+    def _call(self, op: str, **opts: Any) -> Result | None:
+        """A foreground call made by a macro, which must succeed."""
+        return self._finish_call(self._start_call(op, opts), {"returns": "ok", **opts}, ref=self.target.now())
+
+    # ---- macros -------------------------------------------------------------------------------
+
+    def _do_listen(self, step: Step) -> None:
+        body = step.body
+        port = int(self._value(body["port"]))
+        save = body.get("save", "listener")
+        self._call("socket", save=save)
+        self._call("bind", sock=save, port=port)
+        if body.get("reuse", self.profile.settings.get("reuse_listen", False)):
+            self._call("setsockopt", sock=save, option="REUSE_LISTEN_SOCKET", value=True)
+        self._call("listen", sock=save, backlog=body.get("backlog", 4))
+        self.listen_port = port
+        for p in self.peers.values():
+            p.dport = p.dport or port
+
+    def _do_handshake(self, step: Step) -> None:
+        body = step.body or {}
+        peer = self._step_peer(step)
+        if "port" in body:
+            peer.dport = int(self._value(body["port"]))
+        peer.dport = peer.dport or self.listen_port
+        if peer.dport is None:
+            raise StepFailed("handshake: no port to connect to (listen first or give port)")
+        peer.restart(body.get("isn", peer.isn))
+        syn: dict[str, Any] = {"flags": "S", "seq": 0}
+        for key in ("options", "win"):
+            if key in body:
+                syn[key] = body[key]
+        self._inject(peer, syn)
+        self._expect(peer, {"flags": "SA", "ack": 1})
+        self._inject(peer, {"flags": "A", **({"win": body["win"]} if "win" in body else {})})
+        if body.get("accept"):
+            self._call("accept", sock="listener", save="conn")
+
+    def _do_device_connects(self, step: Step) -> None:
+        body = step.body
+        port = int(self._value(body["port"]))
+        peer = self.peer(body.get("peer"), body.get("sport") or port)
+        peer.dport = None
+        peer.restart(body.get("isn", peer.isn))
+        save = body.get("save", "conn")
+        self._call("socket", save="_connecting")
+        connect = self._start_call("connect", {"sock": "_connecting", "port": port})
+        self._expect(peer, {"flags": "S", "seq": 0})
+        synack: dict[str, Any] = {"flags": "SA", "seq": 0, "ack": 1}
+        for key in ("options", "win"):
+            if key in body:
+                synack[key] = body[key]
+        self._inject(peer, synack)
+        self._expect(peer, {"flags": "A", "seq": 1, "ack": 1})
+        self._finish_call(connect, {"returns": "ok"}, ref=connect.started)
+        self.sockets[save] = self.sockets.pop("_connecting")
+
+    # ---- text for people ----------------------------------------------------------------------
+
+    def describe(self, seg: Segment, captured: Captured) -> str:
+        return explain.segment(seg, captured.rel_seq, captured.rel_ack)
+
+    def ladder(self, notes: list[tuple[float, str]]) -> list[str]:
+        return explain.ladder(self.frames, notes, self.peers.values(), self.t0)
+
+
+def _describe_stray(frame: Frame) -> str:
+    """A frame no peer claims (another port, not TCP): absolute numbers, as it is."""
+    parsed = parse(frame.data)
+    if isinstance(parsed, Segment):
+        return f"{parsed.sport}>{parsed.dport} " + explain.segment(parsed, parsed.seq, parsed.ack)
+    return f"{len(frame.data)}-byte frame {frame.data[:34].hex()}"
+
+
+def _filler(size: int) -> bytes:
+    return (_FILLER * (size // len(_FILLER) + 1))[:size]

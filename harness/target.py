@@ -1,0 +1,232 @@
+"""The contract between the runner and a device under test, and target configuration files.
+
+The runner only ever sees this interface (as packetdrill sees its netdev):
+reset with settings, inject a frame, collect the device's frames with capture
+timestamps, make a socket call, read the clock. What a target declares about
+itself (profile, capabilities, which settings it can apply) lives in its YAML
+file under targets/.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from . import expr
+from .semantics import PACKAGE_DIR, REPO_ROOT
+from .validation import validate
+from .vocabulary import Result
+from .yamlsrc import InputError, Problem, read_documents
+
+TARGETS_DIR = REPO_ROOT / "targets"
+
+
+@dataclass(frozen=True)
+class Frame:
+    time: float  # capture (or injection) time on the target's clock, seconds
+    data: bytes
+    outbound: bool  # True: sent by the device
+
+
+class CallHandle(ABC):
+    """A socket call on the device; blocking ones may still be pending."""
+
+    op: str
+    started: float
+
+    @property
+    @abstractmethod
+    def done(self) -> bool: ...
+
+    @property
+    @abstractmethod
+    def finished(self) -> float | None: ...
+
+    @abstractmethod
+    def result(self) -> Result | None:
+        """The normalised result once done, else None."""
+
+
+class Target(ABC):
+    """A device under test. Subclasses take the TargetConfig as their first argument."""
+
+    def __init__(self, config: TargetConfig):
+        self.config = config
+
+    @abstractmethod
+    def reset(self, settings: Mapping[str, Any]) -> None:
+        """A fresh device with these settings (already checked against config.settings)."""
+
+    @abstractmethod
+    def now(self) -> float:
+        """The target's clock, seconds (virtual or wall)."""
+
+    @abstractmethod
+    def inject(self, frame: bytes) -> float:
+        """Deliver an Ethernet frame to the device; returns the injection time."""
+
+    @abstractmethod
+    def frames(self, deadline: float) -> list[Frame]:
+        """Frames the device sent, waiting at most until `deadline`.
+
+        Returns as soon as there is at least one frame or a pending call has
+        completed (then possibly with no frame); with neither, returns [] once
+        the clock has reached the deadline.
+        """
+
+    @abstractmethod
+    def call(self, op: str, **args: Any) -> CallHandle:
+        """One socket API call in the FreeRTOS+TCP vocabulary (see README, "Writing a case")."""
+
+    def notes(self) -> list[tuple[float, str]]:
+        """Timestamped lines about the device's inner life (state changes) for reports."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - optional: most targets hold nothing to release
+        """Release whatever the target holds (processes, links)."""
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    name: str
+    driver: str
+    clock: str
+    device_ip: str
+    device_mac: str
+    capabilities: frozenset[str]
+    runtime_settings: frozenset[str]
+    fixed_settings: Mapping[str, Any]
+    default_settings: Mapping[str, Any]
+    profile: Mapping[str, Any]
+    path: Path
+    api: str = "freertos"
+    description: str = ""
+    verdicts_path: Path | None = None
+
+    def settings_plan(self, wanted: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The settings a case runs with, or a reason to skip it on this target."""
+        effective = {**_durations(self.default_settings), **_durations(self.fixed_settings)}
+        for key, value in _durations(wanted).items():
+            if key in self.runtime_settings:
+                effective[key] = value
+            elif key in self.fixed_settings:
+                if effective[key] != value:
+                    return effective, (
+                        f"needs {key}={_show(value)}; {self.name} is built with {key}={_show(effective[key])}"
+                    )
+            else:
+                return effective, f"{self.name} can not apply setting {key}"
+        return effective, None
+
+    def open(self, **kwargs: Any) -> Target:
+        module_name, _, class_name = self.driver.partition(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        return cls(self, **kwargs)
+
+
+def _show(value: Any) -> str:
+    return (
+        str(value).lower()
+        if isinstance(value, bool)
+        else f"{value:g}"
+        if isinstance(value, float)
+        else str(value)
+    )
+
+
+def _durations(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings with duration strings ("2s") turned into seconds."""
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, str):
+            value = float(expr.evaluate(value, _no_names))
+        out[key] = value
+    return out
+
+
+def _no_names(name: str) -> Any:
+    raise expr.ExprError(f"settings can not refer to {name}")
+
+
+@cache
+def _schema() -> dict:
+    return json.loads((PACKAGE_DIR / "target.schema.json").read_text(encoding="utf-8"))
+
+
+def known_targets(folder: Path = TARGETS_DIR) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml") if not p.name.endswith(".verdicts.yaml"))
+
+
+def resolve_target(spec: str, folder: Path = TARGETS_DIR) -> Path:
+    """`--target NAME` or `--target path/to/file.yaml`; an unknown name lists the known ones."""
+    if spec.endswith((".yaml", ".yml")) or "/" in spec:
+        path = Path(spec)
+        if not path.is_file():
+            raise InputError([Problem("--target", 0, spec, "no such file")])
+        return path
+    path = folder / f"{spec}.yaml"
+    if not path.is_file():
+        known = ", ".join(known_targets(folder)) or "none"
+        raise InputError([Problem("--target", 0, spec, f"unknown target (known: {known})")])
+    return path
+
+
+def load_target(spec: str) -> TargetConfig:
+    path = resolve_target(spec)
+    docs = list(read_documents(path))
+    if len(docs) != 1:
+        raise InputError(
+            [Problem(str(path), 1, "(document)", "a target file holds exactly one YAML document")]
+        )
+    doc = docs[0]
+    problems = doc.duplicates + validate(doc, _schema())
+    if problems:
+        raise InputError(problems)
+    data = doc.data
+    settings = data.get("settings", {})
+    verdicts = path.parent / data.get("verdicts", f"{path.stem}.verdicts.yaml")
+    return TargetConfig(
+        name=data["name"],
+        driver=data["driver"],
+        clock=data["clock"],
+        device_ip=data["device"]["ip"],
+        device_mac=data["device"]["mac"],
+        capabilities=frozenset(data["capabilities"]),
+        runtime_settings=frozenset(settings.get("runtime", ())),
+        fixed_settings=settings.get("fixed", {}),
+        default_settings=settings.get("defaults", {}),
+        profile=data["profile"],
+        path=path,
+        api=data.get("api", "freertos"),
+        description=data.get("description", ""),
+        verdicts_path=verdicts if verdicts.is_file() else None,
+    )
+
+
+@dataclass
+class Profile:
+    """Names a case may use in expressions: profile.* from the target, settings.* as the case runs."""
+
+    values: Mapping[str, Any]
+    settings: Mapping[str, Any]
+
+    def resolve(self, name: str) -> Any:
+        root, _, rest = name.partition(".")
+        if root == "settings":
+            if rest not in self.settings:
+                raise expr.ExprError(f"unknown setting {rest!r}")
+            return self.settings[rest]
+        if root != "profile":
+            raise expr.ExprError(f"{name} is not known here")
+        node: Any = self.values
+        for part in rest.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise expr.ExprError(f"the target's profile has no {name}")
+            node = node[part]
+        return expr.value_of(node, self.resolve)

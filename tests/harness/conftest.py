@@ -1,0 +1,55 @@
+"""Shared fixtures: the suite, the in-process target, and the mutation figure in pytest's summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.loader import load_cases
+from harness.model import Case
+from harness.runner import CaseResult, run_cases
+from harness.target import TargetConfig, load_target
+from harness.verdicts import Expected, load_expected
+
+from .paths import SUITE
+
+# Switch -> the cases that caught it; filled by test_mutations.py, printed at the end of the run.
+MATRIX_KEY = pytest.StashKey[dict[str, list[str]]]()
+
+
+@pytest.fixture(scope="session")
+def mutation_matrix(request: pytest.FixtureRequest) -> dict[str, list[str]]:
+    return request.config.stash.setdefault(MATRIX_KEY, {})
+
+
+@pytest.fixture(scope="session")
+def suite() -> list[Case]:
+    return load_cases([SUITE])
+
+
+@pytest.fixture(scope="session")
+def inprocess() -> TargetConfig:
+    return load_target("inprocess")
+
+
+@pytest.fixture(scope="session")
+def inprocess_expected(inprocess: TargetConfig) -> dict[str, Expected]:
+    return load_expected(inprocess.verdicts_path)
+
+
+@pytest.fixture(scope="session")
+def baseline(suite: list[Case], inprocess: TargetConfig) -> dict[str, CaseResult]:
+    """The whole suite on the unmodified stack."""
+    return {r.case.id: r for r in run_cases(suite, inprocess.open())}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    matrix = terminalreporter.config.stash.get(MATRIX_KEY, {})
+    if not matrix:
+        return
+    caught = sum(1 for cases in matrix.values() if cases)
+    terminalreporter.section("mutation matrix (in-process stack fault switches)")
+    for switch, cases in matrix.items():
+        terminalreporter.write_line(
+            f"{switch:32} {'caught by ' + ', '.join(cases) if cases else 'NOT CAUGHT'}"
+        )
+    terminalreporter.write_line(f"switches caught / total: {caught}/{len(matrix)}")

@@ -1,0 +1,95 @@
+"""junit.xml, summary.json and pcaps: they parse, agree with each other, and survive an interrupted run."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from scapy.utils import rdpcap
+
+from harness.cli import main
+from harness.model import Case
+from harness.reports import ResultsWriter
+from harness.runner import CaseResult
+from harness.target import TargetConfig
+from harness.verdicts import Expected
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    results = tmp_path_factory.mktemp("results")
+    assert main(["run", "--target", "inprocess", "--results", str(results), "-q"]) == 0
+    return results
+
+
+def _junit_cases(path: Path) -> dict[str, ET.Element]:
+    return {tc.get("name"): tc for tc in ET.parse(path).getroot().iter("testcase")}
+
+
+def _verdict(tc: ET.Element) -> str:
+    for tag, verdict in (("failure", "fail"), ("error", "error"), ("skipped", "skip")):
+        if tc.find(tag) is not None:
+            return verdict
+    return "pass"
+
+
+def test_junit_has_one_testcase_per_case_agreeing_with_summary(full_run: Path, suite: list[Case]) -> None:
+    summary = json.loads((full_run / "summary.json").read_text())
+    junit = _junit_cases(full_run / "junit.xml")
+    assert set(junit) == {c.id for c in suite} == {c["id"] for c in summary["cases"]}
+    assert summary["complete"] is True
+    for entry in summary["cases"]:
+        tc = junit[entry["id"]]
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        assert _verdict(tc) == entry["verdict"] == props["verdict"]
+        assert props["target"] == "inprocess"
+        assert props["semantics"].split() == entry["semantics"]
+        assert props["expected_verdict"] == entry["expected"]
+
+
+def test_scores_agree_between_summary_and_junit(full_run: Path) -> None:
+    summary = json.loads((full_run / "summary.json").read_text())
+    suite_props = {
+        p.get("name"): p.get("value")
+        for p in ET.parse(full_run / "junit.xml").getroot().find("testsuite/properties")
+    }
+    for sid, score in summary["semantics"].items():
+        assert suite_props[f"score.{sid}"].startswith(f"{score['passed']}/{score['run']}")
+    totals = summary["totals"]
+    assert suite_props["score.overall"].startswith(f"{totals['passed']}/{totals['run']}")
+
+
+def test_findings_show_fs_claims_the_target_does_not_honour(
+    full_run: Path, inprocess_expected: dict[str, Expected]
+) -> None:
+    summary = json.loads((full_run / "summary.json").read_text())
+    assert {f["id"] for f in summary["findings"]} == set(inprocess_expected)
+    assert any("FS" in f["groups"] for f in summary["findings"])
+    assert summary["drift"] == []
+
+
+def test_one_readable_pcap_per_case_with_both_directions(full_run: Path) -> None:
+    summary = json.loads((full_run / "summary.json").read_text())
+    for entry in summary["cases"]:
+        packets = rdpcap(str(full_run / entry["pcap"]))
+        assert len(packets) == entry["frames"]
+    packets = rdpcap(str(full_run / "pcaps" / "listen__passive-open-linux-syn.pcap"))
+    sources = {p["Ether"].src for p in packets}
+    assert sources == {"02:74:63:68:00:01", "02:74:63:68:00:02"}
+
+
+def test_interrupted_run_leaves_valid_files(
+    tmp_path: Path, inprocess: TargetConfig, baseline: dict[str, CaseResult]
+) -> None:
+    writer = ResultsWriter(tmp_path, inprocess, {})
+    finished = list(baseline.values())[:3]
+    for result in finished:
+        writer.add(result)
+    # No finish(): as after Ctrl-C or a crash in the fourth case.
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["complete"] is False
+    assert [c["id"] for c in summary["cases"]] == [r.case.id for r in finished]
+    assert len(_junit_cases(tmp_path / "junit.xml")) == 3
+    assert not list(tmp_path.rglob("*.tmp"))
