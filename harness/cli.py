@@ -1,4 +1,4 @@
-"""`harness run | list | validate | targets`: the command-line face of the harness.
+"""`harness run | list | validate | targets | mutants`: the command-line face of the harness.
 
 Exit status: 0 every verdict as expected (cases listed in the target's
 expected-verdicts file may fail), 1 some verdict drifted (a new failure, or a
@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list cases (with --target: which would be skipped and why)")
     selection(lst)
     lst.add_argument("--target", help="show each case's expected verdict and skip reason on this target")
+    mut = sub.add_parser(
+        "mutants", help="run the suite once per fault switch of the bundled stack; print the mutation matrix"
+    )
+    selection(mut)
+    mut.add_argument("--target", default="inprocess", help="a target with fault switches (inprocess)")
+    mut.add_argument(
+        "--switch", action="append", default=[], metavar="NAME", help="only this fault switch (repeatable)"
+    )
     val = sub.add_parser("validate", help="check case files and exit")
     val.add_argument("paths", nargs="*")
     tgt = sub.add_parser("targets", help="list the known targets")
@@ -76,7 +84,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "list": _list, "validate": _validate, "targets": _targets}[args.command](args)
+        return {
+            "run": _run,
+            "list": _list,
+            "validate": _validate,
+            "targets": _targets,
+            "mutants": _mutants,
+        }[args.command](args)
     except InputError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -110,6 +124,34 @@ def _targets(args: argparse.Namespace) -> int:
         config = load_target(name)
         print(f"{name:12} {config.clock:8} {config.description}")
     return 0
+
+
+def _mutants(args: argparse.Namespace) -> int:
+    """Exit 0 when every switch is caught, 1 when some is not, 2 on a usage error."""
+    from . import mutants
+
+    unknown = [s for s in args.switch if s not in mutants.SWITCHES]
+    if unknown:
+        raise InputError(
+            [
+                _problem("--switch", f"unknown fault switch {s!r}; known: {', '.join(mutants.SWITCHES)}")
+                for s in unknown
+            ]
+        )
+    config = load_target(args.target)
+    cases = _load(args)
+    if not cases:
+        print("no cases selected", file=sys.stderr)
+        return 2
+    try:
+        mutants.check_mutable(config)
+    except mutants.NotMutable as exc:
+        raise InputError([_problem("--target", str(exc))]) from exc
+    switches = args.switch or list(mutants.SWITCHES)
+    print(f"{len(cases)} cases x {len(switches)} fault switches on {config.name}", file=sys.stderr)
+    report = mutants.mutation_matrix(cases, config, switches)
+    mutants.render(report, sys.stdout)
+    return 0 if report.caught == report.total else 1
 
 
 def _list(args: argparse.Namespace) -> int:

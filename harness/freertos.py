@@ -16,8 +16,10 @@ from stack_under_test.constants import (
     TcpState,
 )
 
-__all__ = ["Errno", "MSG_FLAGS", "SHUTDOWN_HOW", "SOCKET_OPTIONS", "TcpState"]
+__all__ = ["Errno", "MSG_FLAGS", "SELECT_EVENTS", "SHUTDOWN_HOW", "SOCKET_OPTIONS", "TcpState"]
 
 SOCKET_OPTIONS = {option.name: int(option) for option in SockOpt}
 MSG_FLAGS = {"PEEK": MSG_PEEK, "DONTWAIT": MSG_DONTWAIT}
 SHUTDOWN_HOW = {"RD": SHUT_RD, "WR": SHUT_WR, "RDWR": SHUT_RDWR}
+# eSelectEvent_t (FR-EV-1).
+SELECT_EVENTS = {"READ": 1, "WRITE": 2, "EXCEPT": 4}

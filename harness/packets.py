@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from scapy.layers.inet import IP, TCP
@@ -100,6 +101,52 @@ def build_segment(
     ttl: int = 64,
     bad_checksum: bool = False,
 ) -> bytes:
+    key = (
+        ends,
+        sport,
+        dport,
+        seq % 2**32,
+        ack % 2**32,
+        flags,
+        win,
+        tuple(options),
+        payload,
+        urg,
+        ttl,
+        bad_checksum,
+    )
+    try:
+        return _BUILT[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable option value: build without the memo
+        key = None
+    frame = _build_segment(ends, sport, dport, seq, ack, flags, win, options, payload, urg, ttl, bad_checksum)
+    if key is not None:
+        if len(_BUILT) > 4096:
+            _BUILT.clear()
+        _BUILT[key] = frame
+    return frame
+
+
+# Frames already built: cases repeat the same handshakes, and scapy's build is slow.
+_BUILT: dict[tuple[Any, ...], bytes] = {}
+
+
+def _build_segment(
+    ends: Endpoints,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: str,
+    win: int,
+    options: list[tuple[str, Any]],
+    payload: bytes,
+    urg: int,
+    ttl: int,
+    bad_checksum: bool,
+) -> bytes:
     tcp = TCP(
         sport=sport,
         dport=dport,
@@ -124,6 +171,7 @@ def build_segment(
     return frame
 
 
+@lru_cache(maxsize=64)
 def build_arp_reply(ends: Endpoints, asked_by_mac: str, asked_by_ip: str) -> bytes:
     return bytes(
         Ether(src=ends.harness_mac, dst=asked_by_mac)
@@ -175,8 +223,13 @@ class ArpRequest:
     target_ip: str
 
 
+@lru_cache(maxsize=4096)
 def parse(frame: bytes) -> Segment | ArpRequest | None:
-    """A TCP segment, an ARP request, or None for anything else."""
+    """A TCP segment, an ARP request, or None for anything else.
+
+    Memoised: a case parses each frame when it is captured and again for its ladder, and
+    scapy's dissection is most of the harness's wall time. The results are frozen values.
+    """
     pkt = Ether(frame)
     if ARP in pkt:
         arp = pkt[ARP]

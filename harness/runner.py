@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import HARNESS_IP, HARNESS_MAC, explain, expr, matchers
-from .freertos import MSG_FLAGS, SHUTDOWN_HOW, SOCKET_OPTIONS
+from .freertos import MSG_FLAGS, SELECT_EVENTS, SHUTDOWN_HOW, SOCKET_OPTIONS
 from .matchers import Mismatch
 from .model import Case, Step
 from .packets import (
@@ -390,6 +390,9 @@ class _CaseRun:
         if op == "setsockopt":
             args["option"] = SOCKET_OPTIONS[opts["option"]]
             args["value"] = self._option_value(opts["option"], opts.get("value"))
+        if op == "select":
+            args["events"] = sum(SELECT_EVENTS[e] for e in opts.get("events", SELECT_EVENTS))
+            args["timeout"] = None if opts.get("timeout", 0) is None else self.seconds(opts.get("timeout", 0))
         if op == "semaphore_take":
             args["sem"] = self.semaphores[opts["sem"]]
             args["timeout"] = None if opts.get("timeout", 0) is None else self.seconds(opts.get("timeout", 0))

@@ -89,6 +89,13 @@ def from_freertos(op: str, raw: object, *, blocked: bool = False, data: bytes | 
         return Result(op, raw, "invalid", frozenset({"invalid", "error"}))
     if op == "semaphore_create":
         return Result(op, raw, "ok", frozenset({"ok"}), handle=raw)
+    if op == "select":
+        # FreeRTOS_select: the ready eSelectEvent_t bits, 0 when the timeout passed.
+        return (
+            Result(op, raw, raw, frozenset({"ok", "ready"}))
+            if raw > 0
+            else Result(op, raw, "timeout", frozenset({"timeout"}))
+        )
     if op == "semaphore_take":
         return (
             Result(op, raw, "taken", frozenset({"ok", "taken"}))

@@ -36,6 +36,16 @@ class Faults:
     """shutdown() aborts with RST|ACK instead of a FIN."""
     issocketconnected_in_last_ack: bool = False
     """FreeRTOS_issocketconnected() still says 1 in LAST_ACK."""
+    keepalive_not_reset_by_data: bool = False
+    """incoming segments do not reset the keep-alive probe count and idle time."""
+    reuse_admits_second_client: bool = False
+    """with REUSE_LISTEN_SOCKET, a SYN from another client while connected gets a SYN|ACK of its own."""
+    challenge_ack_wrong_seq: bool = False
+    """the challenge ACK acknowledges the RST's sequence number instead of RCV.NXT."""
+    listener_reports_connected: bool = False
+    """without reuse, issocketconnected() on the listening socket says 1 once a child is connected."""
+    shutdown_never_sends_fin: bool = False
+    """shutdown() returns 0 but the FIN never leaves."""
 
     def enabled(self) -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name)]
@@ -54,4 +64,9 @@ FAULT_SEMANTICS: dict[str, tuple[str, ...]] = {
     "reset_seq_zero": ("FR-RST-1",),
     "shutdown_sends_rst": ("FR-SHUT-2", "FS-2"),
     "issocketconnected_in_last_ack": ("FR-CONN-1", "FS-9"),
+    "keepalive_not_reset_by_data": ("FR-KA-5", "FS-5"),
+    "reuse_admits_second_client": ("FR-REUSE-2", "FS-6"),
+    "challenge_ack_wrong_seq": ("FR-RST-2", "RFC-RST-VALID"),
+    "listener_reports_connected": ("FR-ACCEPT-1", "FS-7"),
+    "shutdown_never_sends_fin": ("FR-SHUT-2", "FS-2"),
 }

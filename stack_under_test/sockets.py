@@ -25,7 +25,7 @@ from .constants import (
     TcpFlag,
     TcpState,
 )
-from .tcb import TcpSocket
+from .tcb import TcpSocket, now_connected
 from .tcp_window import TxWindow
 
 EPHEMERAL_FIRST = 0xC000
@@ -388,6 +388,9 @@ class SocketApi:
         if sock is None:
             return -Errno.EINVAL
         if sock.state == TcpState.LAST_ACK and self.config.faults.issocketconnected_in_last_ack:
+            return 1
+        if sock.state == TcpState.LISTEN and self.config.faults.listener_reports_connected and any(
+                c.parent is sock and now_connected(c.state) and not c.freed for c in self.sockets.values()):
             return 1
         return 1 if TcpState.ESTABLISHED <= sock.state < TcpState.CLOSE_WAIT else 0
 

@@ -64,15 +64,26 @@ class TcpEngine:
                 listener = sock
         return listener
 
+    def _second_listener(self, port: int) -> TcpSocket | None:
+        """Fault reuse_admits_second_client: a busy reuse socket spawns a child as if still listening."""
+        for sock in self.sockets.values():
+            if not sock.freed and sock.reuse and sock.local_port == port and sock.state != TcpState.LISTEN:
+                shadow = self._new_socket()
+                shadow.local_port, shadow.backlog, shadow.state = port, 1, TcpState.LISTEN
+                shadow.tx_buffer, shadow.rx_buffer = sock.tx_buffer, sock.rx_buffer
+                return shadow
+        return None
+
     def _set_timer(self, sock: TcpSocket, delay: float) -> None:
         sock.timer_due = self.now + delay
 
-    def _touch(self, sock: TcpSocket) -> None:
+    def _touch(self, sock: TcpSocket, keepalive: bool = True) -> None:
         """prvTCPTouchSocket: every accepted segment and state change."""
         sock.last_act = self.now
-        sock.keep_count = 0
-        sock.send_keepalive = False
-        sock.last_alive = self.now
+        if keepalive:
+            sock.keep_count = 0
+            sock.send_keepalive = False
+            sock.last_alive = self.now
 
     # ------------------------------------------------------------- transmission
     def _emit(self, sock: TcpSocket, flags: int, seq: int, ack: int, *, payload: bytes = b"",
@@ -119,7 +130,8 @@ class TcpEngine:
         if self.config.ignore_unknown_packets:
             return
         assert sock.rx is not None
-        self._emit(sock, TcpFlag.ACK, self._snd_seq(sock), sock.rx.rcv_nxt, window=seg.window)
+        ack = seg.seq if self.config.faults.challenge_ack_wrong_seq else sock.rx.rcv_nxt
+        self._emit(sock, TcpFlag.ACK, self._snd_seq(sock), ack, window=seg.window)
 
     def _snd_seq(self, sock: TcpSocket) -> int:
         if sock.fin_sent:
@@ -195,6 +207,8 @@ class TcpEngine:
         """xProcessReceivedTCPPacket."""
         flags = seg.flags
         sock = self._lookup(seg.dport, src_ip, seg.sport)
+        if sock is None and self.config.faults.reuse_admits_second_client and flags & CTRL == TcpFlag.SYN:
+            sock = self._second_listener(seg.dport)
         if sock is None or sock.state not in ACTIVE_STATES:
             if (flags & CTRL) != TcpFlag.ACK and not flags & TcpFlag.RST:
                 self._send_reset_for(src_ip, seg)
@@ -219,7 +233,7 @@ class TcpEngine:
                 self._emit(sock, TcpFlag.RST | TcpFlag.ACK, self._snd_seq(sock), sock.rx.rcv_nxt)
                 self._state_change(sock, TcpState.CLOSED)
             return
-        self._touch(sock)
+        self._touch(sock, keepalive=not self.config.faults.keepalive_not_reset_by_data)
         if seg.options_malformed or seg.mss == 0:
             self.counters["tcp_bad_options"] += 1
             return
@@ -503,7 +517,8 @@ class TcpEngine:
                        payload=sock.tx.payload(seg))
             sock.win_change = False
             return True
-        if sock.user_shutdown and sock.state == TcpState.ESTABLISHED and sock.tx.done():
+        if sock.user_shutdown and sock.state == TcpState.ESTABLISHED and sock.tx.done() \
+                and not self.config.faults.shutdown_never_sends_fin:
             sock.user_shutdown = False
             sock.fin_sent = True
             sock.fin_seq_tx = sock.tx.snd_nxt

@@ -70,6 +70,7 @@ class InProcessTarget(Target):
         )
         self.stack = Stack(config, now=0.0)
         self._watched, self._notes = [], []
+        self._sets: dict[int, int] = {}
 
     def now(self) -> float:
         return self.stack.now
@@ -120,6 +121,7 @@ class InProcessTarget(Target):
             "connstatus": lambda: s.connstatus(sock),
             "semaphore_create": lambda: s.semaphore_create(),
             "semaphore_take": lambda: s.semaphore_take(args["sem"], args.get("timeout")),
+            "select": lambda: self._select(sock, args["events"], args.get("timeout")),
         }
         started = s.now
         handle = InProcessCall(op, started, handlers[op]())
@@ -127,6 +129,15 @@ class InProcessTarget(Target):
         if not handle.done:
             self._watched.append(handle)
         return handle
+
+    def _select(self, sock: int, events: int, timeout: float | None) -> Call:
+        """FreeRTOS_select over a one-socket set made on first use (ipconfigSUPPORT_SELECT_FUNCTION)."""
+        if sock not in self._sets:
+            self._sets[sock] = self.stack.socketset_create()
+        ident = self._sets[sock]
+        self.stack.fd_clr(ident, sock, 0xFF)
+        self.stack.fd_set(ident, sock, events)
+        return self.stack.select(ident, timeout)
 
     def _collect_events(self) -> None:
         for event in self.stack.pop_events():

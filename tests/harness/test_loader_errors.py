@@ -15,7 +15,7 @@ LISTEN = "setup:\n  listen: {port: 7000}\n"
 KNOWN_STEPS = "inject, expect, expect_silence, wait, call, await, handshake, device_connects, listen"
 KNOWN_OPS = (
     "socket, bind, listen, accept, connect, send, recv, shutdown, closesocket, setsockopt, "
-    "issocketconnected, connstatus, semaphore_create, semaphore_take"
+    "issocketconnected, connstatus, semaphore_create, semaphore_take, select"
 )
 KNOWN_INJECT = "ack, checksum, flags, len, options, payload, peer, raw, seq, sport, ttl, urg, win"
 KNOWN_SETTINGS = (

@@ -93,3 +93,52 @@ def test_interrupted_run_leaves_valid_files(
     assert [c["id"] for c in summary["cases"]] == [r.case.id for r in finished]
     assert len(_junit_cases(tmp_path / "junit.xml")) == 3
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_table_summary_and_junit_carry_the_same_scores(
+    tmp_path: Path, inprocess: TargetConfig, baseline: dict[str, CaseResult]
+) -> None:
+    """Per semantic, per group (FS and RFC apart) and overall, skips shown apart, in all three reports."""
+    import copy
+    import io
+    import re
+
+    from harness.cli import _table
+    from harness.scoring import score
+
+    results = list(baseline.values())
+    skipped = copy.copy(results[0])
+    skipped.verdict, skipped.message = "skip", "pretend the target lacks a capability"
+    results[0] = skipped
+    writer = ResultsWriter(tmp_path, inprocess, {})
+    for result in results:
+        writer.add(result)
+    writer.finish()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    props = {
+        p.get("name"): p.get("value")
+        for p in ET.parse(tmp_path / "junit.xml").getroot().find("testsuite/properties")
+    }
+    out = io.StringIO()
+    _table(score(results), out)
+    table = out.getvalue()
+    shown = dict(re.findall(r"^  (\S+)\s+(\d+/\d+.*)$", table, re.M))
+    groups = dict(re.findall(r"(FS|FR|RFC) (\d+/\d+ \(\d+%\)(?:, \d+ skipped)?)", table))
+
+    def text(score: dict) -> str:
+        ratio = f" ({score['score']:.0%})" if score["run"] else ""
+        skips = f", {score['skipped']} skipped" if score["skipped"] else ""
+        return f"{score['passed']}/{score['run']}{ratio}{skips}"
+
+    assert summary["semantics"], "no per-semantic scores"
+    for sid, s in summary["semantics"].items():
+        assert s["run"] == s["passed"] + s["failed"] + s["errors"]
+        assert shown[sid] == props[f"score.{sid}"] == text(s), sid
+    assert {"FS", "RFC"} <= set(summary["groups"])
+    for group, s in summary["groups"].items():
+        if s["run"] or s["skipped"]:
+            assert groups[group] == props[f"score.{group}"] == text(s), group
+    assert f"Overall: {text(summary['overall'])}" in table
+    assert props["score.overall"] == text(summary["overall"])
+    assert summary["overall"]["skipped"] == 1
+    assert any(s["skipped"] for s in summary["semantics"].values())

@@ -207,3 +207,13 @@ def connected_client(config: StackConfig | None = None, **opts: object) -> tuple
     assert call.done and call.result == 0, "connect did not succeed"
     peer.take()
     return st, handle, peer
+
+
+def assert_rst_for(sent: Sent, *, seq: int, ack: int, window: int) -> None:
+    """FR-RST-1 format: RST|ACK, seq = incoming ack field, ack = incoming seq (+1 for SYN), window copied."""
+    assert flags_of(sent) == "RA"
+    assert sent.tcp.seq == seq % 2**32
+    assert sent.tcp.ack == ack % 2**32
+    assert sent.tcp.window == window
+    assert sent.tcp.options == []
+    assert sent.payload == b""

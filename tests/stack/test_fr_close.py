@@ -8,7 +8,15 @@ the first byte after each side's SYN.
 from __future__ import annotations
 
 import pytest
-from peer import LINUX_SYN_OPTIONS, Peer, Sent, connected_client, established, flags_of, listening_stack
+from peer import (
+    LINUX_SYN_OPTIONS,
+    Peer,
+    assert_rst_for,
+    connected_client,
+    established,
+    flags_of,
+    listening_stack,
+)
 
 from stack_under_test import Stack, StackConfig
 from stack_under_test.constants import SHUT_RD, SHUT_RDWR, SHUT_WR, Errno, TcpState
@@ -31,16 +39,6 @@ def peer_fin(peer: Peer, payload: bytes = b"", at: float | None = None, dport: i
     """The peer sends FIN|ACK (acking everything it has seen) and advances its own seq past it."""
     peer.send("FA", payload=payload, at=at, dport=dport)
     peer.seq += len(payload) + 1
-
-
-def assert_rst_for(sent: Sent, *, seq: int, ack: int, window: int) -> None:
-    """FR-RST-1 format: RST|ACK, seq = incoming ack field, ack = incoming seq (+1 for SYN), window copied."""
-    assert flags_of(sent) == "RA"
-    assert sent.tcp.seq == seq % 2**32
-    assert sent.tcp.ack == ack % 2**32
-    assert sent.tcp.window == window
-    assert sent.tcp.options == []
-    assert sent.payload == b""
 
 
 # --------------------------------------------------------------------- state builders

@@ -226,6 +226,22 @@ def test_FR_KA_5_rst_and_syn_do_not_reset_the_probe_count() -> None:
     assert st.connstatus(h) == TcpState.CLOSE_WAIT
 
 
+def check_FR_KA_5_accepted_segment_resets(config: StackConfig) -> None:
+    st, peer, h = est(config)
+    peer.run(90.0)
+    assert len(peer.take()) == 3
+    push(peer, b"!")
+    peer.take()
+    peer.run(110.0)
+    assert st.connstatus(h) == TcpState.ESTABLISHED
+
+
+def test_fault_keepalive_not_reset_by_data_breaks_FR_KA_5() -> None:
+    check_FR_KA_5_accepted_segment_resets(KA)
+    with pytest.raises(AssertionError):
+        check_FR_KA_5_accepted_segment_resets(with_fault("keepalive_not_reset_by_data", KA))
+
+
 def test_FR_KA_5_accepted_segment_resets_the_probe_count() -> None:
     st, peer, h = est(KA)
     peer.run(90.0)

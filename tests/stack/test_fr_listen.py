@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from peer import LINUX_SYN_OPTIONS, Peer, Sent, established, flags_of, listening_stack
+from peer import LINUX_SYN_OPTIONS, Peer, assert_rst_for, established, flags_of, listening_stack
 
 from stack_under_test import Stack, StackConfig
 from stack_under_test.constants import NULL_SOCKET, SockOpt, TcpState
 from stack_under_test.faults import FAULT_SEMANTICS, Faults
-
-
-def assert_rst_for(sent: Sent, *, seq: int, ack: int, window: int) -> None:
-    """FR-RST-1 format: RST|ACK, seq = incoming ack field, ack = incoming seq (+1 for SYN), window copied."""
-    assert flags_of(sent) == "RA"
-    assert sent.tcp.seq == seq % 2**32
-    assert sent.tcp.ack == ack % 2**32
-    assert sent.tcp.window == window
-    assert sent.tcp.options == []
-    assert sent.payload == b""
 
 
 def syn(peer: Peer, window: int | None = None) -> None:
@@ -301,3 +291,30 @@ def test_FR_ACCEPT_1_without_hang_protection_a_syn_received_child_is_acceptable(
     syn(peer)
     child = st.accept(listener).result
     assert child > 0 and st.connstatus(child) == TcpState.SYN_RECEIVED
+
+
+def check_FR_ACCEPT_1_listener_never_connected(config: StackConfig) -> None:
+    st, listener, peer, child = established(config)
+    assert st.issocketconnected(child) == 1
+    assert st.issocketconnected(listener) == 0
+
+
+def test_FR_ACCEPT_1_listener_never_reports_connected() -> None:
+    check_FR_ACCEPT_1_listener_never_connected(StackConfig())
+
+
+@pytest.mark.parametrize("switch", [k for k, v in FAULT_SEMANTICS.items() if "FR-ACCEPT-1" in v])
+def test_FR_ACCEPT_1_fault_switch_is_caught(switch: str) -> None:
+    with pytest.raises(AssertionError):
+        check_FR_ACCEPT_1_listener_never_connected(StackConfig(faults=Faults(**{switch: True})))
+
+
+@pytest.mark.parametrize("switch", [k for k, v in FAULT_SEMANTICS.items() if "FR-REUSE-2" in v])
+def test_FR_REUSE_2_fault_switch_is_caught(switch: str) -> None:
+    st, s = listening_stack(StackConfig(faults=Faults(**{switch: True})), reuse_listen_socket=True)
+    Peer(st).connect()
+    assert st.accept(s).result == s
+    other = Peer(st, port=49002, isn=31_337)
+    other.seq = other.isn
+    other.send("S", options=LINUX_SYN_OPTIONS, window=64240)
+    assert flags_of(other.take()[-1]) == "SA"      # the bug: a second client is admitted

@@ -119,7 +119,8 @@ def test_every_fault_switch_on_these_items_has_a_breaking_test() -> None:
                    for m in ("keepalive", "reset", "handshake", "connect", "transfer"))
     wanted = {name: sorted(set(ids) & mine) for name, ids in FAULT_SEMANTICS.items() if set(ids) & mine}
     assert set(wanted) == {"keepalive_five_probes", "rst_in_window_closes", "syn_in_established_resets",
-                           "keepalive_probe_seq_nxt", "reset_seq_zero"}
+                           "keepalive_probe_seq_nxt", "reset_seq_zero", "keepalive_not_reset_by_data",
+                           "challenge_ack_wrong_seq"}
     for name, ids in wanted.items():
         for fr in ids:
             assert f"def test_fault_{name}_breaks_{fr.replace('-', '_')}(" in text, (name, fr)
@@ -174,6 +175,11 @@ def test_FR_RST_2_in_window_rst_draws_challenge_ack_out_of_window_ignored() -> N
 def test_fault_rst_in_window_closes_breaks_FR_RST_2() -> None:
     with pytest.raises(AssertionError):
         check_FR_RST_2(with_fault("rst_in_window_closes"))
+
+
+def test_fault_challenge_ack_wrong_seq_breaks_FR_RST_2() -> None:
+    with pytest.raises(AssertionError):
+        check_FR_RST_2(with_fault("challenge_ack_wrong_seq"))
 
 
 @pytest.mark.parametrize("flags", ["R", "RA"])
