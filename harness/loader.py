@@ -162,13 +162,31 @@ def _case_from(doc: Document, path: Path) -> tuple[Case | None, list[Problem]]:
         setup=tuple(setup),
         file=path,
         line=doc.line(()),
-        requires=tuple(data.get("requires", ())),
+        requires=_with_implied_capabilities(data.get("requires", ()), setup + steps),
         settings=dict(data.get("settings") or {}),
         peers=dict(data.get("peers") or {}),
         source=data.get("source"),
         notes=data.get("notes"),
     )
     return case, problems
+
+
+# Calls that only some device APIs offer: a case making one cannot run where the capability is
+# missing, so it is skipped there (with the reason) rather than erroring, whether or not it says so.
+_OP_CAPABILITY = {"connstatus": "connstatus", "semaphore_create": "user_semaphore",
+                  "semaphore_take": "user_semaphore", "select": "select"}
+_OPTION_CAPABILITY = {"SET_SEMAPHORE": "user_semaphore", "REUSE_LISTEN_SOCKET": "reuse_listen"}
+
+
+def _with_implied_capabilities(declared: Iterable[str], steps: Iterable[Step | None]) -> tuple[str, ...]:
+    needed = list(declared)
+    for step in steps:
+        if step is None or step.action != "call":
+            continue
+        implied = _OP_CAPABILITY.get(step.body) or _OPTION_CAPABILITY.get(step.opts.get("option", ""))
+        if implied and implied not in needed:
+            needed.append(implied)
+    return tuple(needed)
 
 
 class _Names:

@@ -168,3 +168,26 @@ def test_checksums_are_verified() -> None:
     assert parse(bad).checksum_expected == parse(good).checksum
     padded = good + b"\0" * 10  # Ethernet padding must not count
     assert parse(padded).checksum_ok and parse(padded).payload == b"hi"
+
+
+def test_a_call_only_some_apis_offer_implies_its_capability(tmp_path) -> None:
+    """A case calling connstatus (or a semaphore, select, REUSE_LISTEN_SOCKET) skips where it is missing."""
+    from dataclasses import replace
+
+    from harness.loader import load_cases
+    from harness.runner import plan
+    from harness.target import load_target
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "id: t/implied\ntitle: t\nsemantics: [FR-CONN-1]\nsetup:\n  listen: {port: 7000}\nsteps:\n"
+        "  - handshake: {accept: true}\n  - call: connstatus\n    returns: ESTABLISHED\n"
+        "  - call: setsockopt\n    sock: conn\n    option: REUSE_LISTEN_SOCKET\n    value: true\n",
+        encoding="utf-8",
+    )
+    (case,) = load_cases([path])
+    assert case.requires == ("connstatus", "reuse_listen")
+    full = load_target("inprocess")
+    assert plan(case, full)[1] is None
+    bare = replace(full, name="bare", capabilities=full.capabilities - {"connstatus"})
+    assert plan(case, bare)[1] == "bare does not declare connstatus"
