@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 from link import BulkApp, Impairments, Link, connect_pair
 
@@ -43,16 +42,13 @@ def test_ten_megabytes_both_ways_over_a_lossy_link_then_clean_close() -> None:
     up, down = rng.randbytes(TEN_MB), rng.randbytes(TEN_MB)
     client, server = BulkApp(a, ch, up), BulkApp(b, sh, down)
 
-    wall = time.perf_counter()
     done = link.run(link.now + 3600.0, done=lambda: client.finished(TEN_MB) and server.finished(TEN_MB),
                     poll=lambda: (client.poll(), server.poll()))
-    wall = time.perf_counter() - wall
     assert done, (len(client.received), len(server.received), link.stats)
     assert client.errors == [] and server.errors == []
     assert bytes(server.received) == up
     assert bytes(client.received) == down
     assert link.stats["dropped"] > 100 and link.stats["duplicated"] > 100 and link.stats["delayed"] > 100
-    assert wall < 60.0, f"10 MB both ways took {wall:.1f} s of wall time"
 
     # Clean close: both shut down, read until -128, close.
     start = link.now
