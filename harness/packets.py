@@ -101,36 +101,12 @@ def build_segment(
     ttl: int = 64,
     bad_checksum: bool = False,
 ) -> bytes:
-    key = (
-        ends,
-        sport,
-        dport,
-        seq % 2**32,
-        ack % 2**32,
-        flags,
-        win,
-        tuple(options),
-        payload,
-        urg,
-        ttl,
-        bad_checksum,
-    )
+    args = (ends, sport, dport, seq % 2**32, ack % 2**32, flags, win, tuple(options), payload, urg, ttl,
+            bad_checksum)
     try:
-        return _BUILT[key]
-    except KeyError:
-        pass
+        return _built(*args)
     except TypeError:  # an unhashable option value: build without the memo
-        key = None
-    frame = _build_segment(ends, sport, dport, seq, ack, flags, win, options, payload, urg, ttl, bad_checksum)
-    if key is not None:
-        if len(_BUILT) > 4096:
-            _BUILT.clear()
-        _BUILT[key] = frame
-    return frame
-
-
-# Frames already built: cases repeat the same handshakes, and scapy's build is slow.
-_BUILT: dict[tuple[Any, ...], bytes] = {}
+        return _build_segment(*args)
 
 
 def _build_segment(
@@ -141,7 +117,7 @@ def _build_segment(
     ack: int,
     flags: str,
     win: int,
-    options: list[tuple[str, Any]],
+    options: tuple[tuple[str, Any], ...],
     payload: bytes,
     urg: int,
     ttl: int,
@@ -155,7 +131,7 @@ def _build_segment(
         flags=flag_bits(flags),
         window=win,
         urgptr=urg,
-        options=options,
+        options=list(options),
     )
     pkt = (
         Ether(src=ends.harness_mac, dst=ends.device_mac)
@@ -169,6 +145,10 @@ def _build_segment(
         at = 14 + 20 + 16
         frame = frame[:at] + bytes([frame[at], frame[at + 1] ^ 0xFF]) + frame[at + 2 :]
     return frame
+
+
+# Frames already built: cases repeat the same handshakes, and scapy's build is slow.
+_built = lru_cache(maxsize=4096)(_build_segment)
 
 
 @lru_cache(maxsize=64)

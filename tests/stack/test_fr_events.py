@@ -25,6 +25,12 @@ def all_bits(events: list[Event]) -> dict[int, list[int]]:
     return out
 
 
+def changes_and_bits(st: Stack) -> tuple[list[tuple[int, int]], dict[int, list[int]]]:
+    """The state changes and the event bits raised since the last look."""
+    events = st.pop_events()
+    return [e.detail for e in events if e.kind == "state"], all_bits(events)
+
+
 def notified_server(config: StackConfig | None = None, reuse: bool = False
                     ) -> tuple[Stack, int, int, list[int]]:
     """A listener with a semaphore and a wake callback installed before bind; returns (st, s, sem, woken)."""
@@ -277,9 +283,7 @@ def test_FR_EV_3_connect_syn_retries_exhausted_sets_closed() -> None:
     st.connect(s, peer.ip, peer.port)
     st.pop_events()
     peer.run(40.0)                                                    # the peer never answers the SYNs
-    ev = st.pop_events()
-    assert [e.detail for e in ev if e.kind == "state"] == [(2, 8)]
-    assert all_bits(ev) == {s: [int(EventBit.CLOSED)]}
+    assert changes_and_bits(st) == ([(2, 8)], {s: [int(EventBit.CLOSED)]})
 
 
 def test_FR_EV_3_connect_arp_failure_sets_closed() -> None:
@@ -289,9 +293,7 @@ def test_FR_EV_3_connect_arp_failure_sets_closed() -> None:
     c = st.connect(s, "198.18.0.77", 7000)
     st.pop_events()
     peer.run(10.0)
-    ev = st.pop_events()
-    assert [e.detail for e in ev if e.kind == "state"] == [(2, 8)]
-    assert all_bits(ev) == {s: [int(EventBit.CLOSED)]}
+    assert changes_and_bits(st) == ([(2, 8)], {s: [int(EventBit.CLOSED)]})
     assert c.done and c.result == -128
     assert peer.take() == []                                          # no SYN ever left
 
@@ -318,9 +320,7 @@ def test_FR_EV_3_unaccepted_child_bad_handshake_flags_sets_closed_on_the_parent(
     st.pop_events()
     peer.seq, peer.rcv_nxt = peer.isn + 1, synack.tcp.seq + 1
     peer.send("FA")
-    ev = st.pop_events()
-    assert [e.detail for e in ev if e.kind == "state"] == [(4, 8)]
-    assert all_bits(ev) == {listener: [int(EventBit.CLOSED)]}
+    assert changes_and_bits(st) == ([(4, 8)], {listener: [int(EventBit.CLOSED)]})
 
 
 def test_FR_EV_3_refusing_rst_while_connecting_sets_no_bit_at_all() -> None:
@@ -332,9 +332,7 @@ def test_FR_EV_3_refusing_rst_while_connecting_sets_no_bit_at_all() -> None:
     (syn,) = peer.take()
     st.pop_events()
     peer.send("RA", seq=0, ack=syn.tcp.seq + 1, dport=syn.tcp.sport)
-    ev = st.pop_events()
-    assert [e.detail for e in ev if e.kind == "state"] == [(2, 0)]
-    assert all_bits(ev) == {}
+    assert changes_and_bits(st) == ([(2, 0)], {})
 
 
 def test_FR_EV_3_rst_to_a_half_open_child_sets_no_bit_at_all() -> None:
@@ -345,9 +343,7 @@ def test_FR_EV_3_rst_to_a_half_open_child_sets_no_bit_at_all() -> None:
     st.pop_events()
     peer.seq = peer.isn + 1
     peer.send("R")
-    ev = st.pop_events()
-    assert [e.detail for e in ev if e.kind == "state"] == [(4, 0)]
-    assert all_bits(ev) == {}
+    assert changes_and_bits(st) == ([(4, 0)], {})
 
 
 # ============================================================================== FR-EV-4
