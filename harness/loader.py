@@ -37,6 +37,8 @@ _EXPR_FIELDS = {
     "keepalive_interval",
     "hang_protection_time",
     "sack",
+    "repeat",
+    "size",
 }
 _TIME_ANCHORS = ("prev", "last_inject")
 # Calls whose result names a socket or semaphore, and the name it gets by default.

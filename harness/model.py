@@ -31,8 +31,9 @@ class Step:
     where: str  # "steps[3]" or "setup[0]", for messages
 
     @property
-    def repeat(self) -> int:
-        return int(self.opts.get("repeat", 1))
+    def repeat(self) -> int | str:
+        """A count, or an expression (profile.keepalive.probes - 1) the runner evaluates."""
+        return self.opts.get("repeat", 1)
 
     @property
     def label(self) -> str | None:

@@ -103,7 +103,7 @@ def run_case(case: Case, target: Target) -> CaseResult:
         run.t0 = run.prev = run.last_inject = target.now()
         for step in (*case.setup, *case.steps):
             result.step = step
-            for _ in range(step.repeat):
+            for _ in range(run.count(step.repeat, "repeat")):
                 run.execute(step)
         result.step = None
     except StepFailed as failure:
@@ -165,6 +165,12 @@ class _CaseRun:
             raise expr.ExprError(f"{value!r} is a window; a single duration is needed here")
         return float(out)
 
+    def count(self, value: Any, field: str) -> int:
+        out = self._value(value)
+        if isinstance(out, expr.Window) or int(out) != out or out < 0:
+            raise expr.ExprError(f"{field}: {value!r} is {out}, not a whole count")
+        return int(out)
+
     def _timing(self, value: Any) -> float | expr.Window | None:
         return None if value is None else self._value(value)
 
@@ -204,7 +210,7 @@ class _CaseRun:
         self.frames.append(frame)
         parsed = parse(frame.data)
         if isinstance(parsed, ArpRequest):
-            if parsed.target_ip == HARNESS_IP:
+            if parsed.target_ip == HARNESS_IP and not self.target.answers_arp:
                 self._send(build_arp_reply(self.ends, parsed.sender_mac, parsed.sender_ip))
             return
         if isinstance(parsed, Segment) and not parsed.checksum_ok:
@@ -380,9 +386,12 @@ class _CaseRun:
         if op == "listen":
             args["backlog"] = opts.get("backlog", 4)
         if op == "send":
-            args["data"] = payload_bytes(opts["data"]) if "data" in opts else _filler(opts.get("size", 0))
+            if "data" in opts:
+                args["data"] = payload_bytes(opts["data"])
+            else:
+                args["data"] = _filler(self.count(opts.get("size", 0), "size"))
         if op == "recv":
-            args["size"] = opts.get("size", 1460 * 4)
+            args["size"] = self.count(opts.get("size", 1460 * 4), "size")
         if op in ("send", "recv"):
             args["flags"] = sum(MSG_FLAGS[f] for f in opts.get("flags", ()))
         if op == "shutdown":
@@ -505,6 +514,11 @@ class _CaseRun:
         body = step.body
         port = int(self._value(body["port"]))
         peer = self.peer(body.get("peer"), body.get("sport") or port)
+        # What the device sent this peer so far belongs to earlier attempts (e.g. a SYN resent
+        # before closesocket); the new connection's SYN is the first one after this point.
+        for frame in self.target.frames(self.target.now()):
+            self._capture(frame)
+        peer.queue.clear()
         peer.dport = None
         peer.restart(body.get("isn", peer.isn))
         save = body.get("save", "conn")

@@ -56,6 +56,10 @@ class CallHandle(ABC):
 class Target(ABC):
     """A device under test. Subclasses take the TargetConfig as their first argument."""
 
+    # True when the target itself answers ARP for the harness address (a wire engine must, at
+    # once, whatever the runner is doing); the runner then leaves ARP requests alone.
+    answers_arp: bool = False
+
     def __init__(self, config: TargetConfig):
         self.config = config
 

@@ -104,9 +104,9 @@ class TcpFlag(IntFlag):
 
 
 # FreeRTOS_recv()/FreeRTOS_send() flags.
-MSG_PEEK = 0x02
-MSG_DONTWAIT = 0x08
-ZERO_COPY = 0x01
+ZERO_COPY = 1           # FREERTOS_ZERO_COPY
+MSG_PEEK = 4            # FREERTOS_MSG_PEEK (FreeRTOS_Sockets.h V4.4.1; 2 is MSG_OOB)
+MSG_DONTWAIT = 16       # FREERTOS_MSG_DONTWAIT (8 is MSG_DONTROUTE)
 
 SHUT_RD = 0
 SHUT_WR = 1

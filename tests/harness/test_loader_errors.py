@@ -50,8 +50,8 @@ CASES = [
     (
         "unknown capability",
         BASE + "requires: [keepalive, teleport]\nsteps:\n  - wait: 1s\n",
-        "4: requires[1]: unknown capability 'teleport' (known: connstatus, keepalive, reuse_listen, "
-        "user_semaphore, wake_callback, select, hang_protection)",
+        "4: requires[1]: unknown capability 'teleport' (known: connstatus, keepalive, "
+        "short_keepalive_default, reuse_listen, user_semaphore, wake_callback, select, hang_protection)",
     ),
     (
         "bad flag letters in inject",
@@ -120,9 +120,10 @@ CASES = [
         f"5: steps[0].call: unknown operation 'frobnicate' (known: {KNOWN_OPS})",
     ),
     (
-        "wrong type for repeat",
+        "repeat is neither a count nor an expression",
         BASE + "steps:\n  - wait: 1s\n    repeat: twice\n",
-        "6: steps[0].repeat: expected an integer, got a string",
+        "6: steps[0].repeat: bad expression 'twice': unknown name 'twice' "
+        "(known: snd, rcv, profile, settings)",
     ),
     (
         "repeat below its minimum",

@@ -191,3 +191,37 @@ def test_a_call_only_some_apis_offer_implies_its_capability(tmp_path) -> None:
     assert plan(case, full)[1] is None
     bare = replace(full, name="bare", capabilities=full.capabilities - {"connstatus"})
     assert plan(case, bare)[1] == "bare does not declare connstatus"
+
+
+def test_repeat_and_size_follow_the_targets_profile(tmp_path) -> None:
+    """`repeat` and `size` may be profile expressions: the same case fits stacks that differ."""
+    from dataclasses import replace
+
+    from harness.loader import load_cases
+    from harness.runner import run_case
+    from harness.target import load_target
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "id: t/probes\ntitle: t\nsemantics: [FR-KA-4]\nrequires: [keepalive]\n"
+        "settings: {keepalive: true, keepalive_interval: 2s}\nsetup:\n  listen: {port: 7000}\nsteps:\n"
+        "  - handshake: {accept: true}\n  - call: send\n    size: profile.window - 920\n    returns: 2000\n"
+        "  - expect: {len: 1460}\n  - expect: {len: 540}\n  - inject: {flags: A, ack: 2001}\n"
+        "  - expect: {flags: A, seq: snd.nxt - 1, len: 0, within: profile.keepalive.first_probe}\n"
+        "  - expect: {flags: A, seq: snd.nxt - 1, len: 0, within: profile.keepalive.next_probe}\n"
+        "    repeat: profile.keepalive.probes - 1\n  - expect_silence: 60s\n",
+        encoding="utf-8",
+    )
+    (case,) = load_cases([path])
+    inprocess = load_target("inprocess")
+    result = run_case(case, inprocess.open())
+    assert result.verdict == "pass", result.message
+    # A profile claiming one probe fewer than the stack sends: the 4th probe breaks the silence.
+    fewer = replace(inprocess, profile={**inprocess.profile,
+                                        "keepalive": {**inprocess.profile["keepalive"], "probes": 3}})
+    result = run_case(case, fewer.open())
+    assert result.verdict == "fail" and "expected silence" in result.message, result.message
+    bad = replace(inprocess, profile={**inprocess.profile,
+                                      "keepalive": {**inprocess.profile["keepalive"], "probes": 1.5}})
+    result = run_case(case, bad.open())
+    assert result.verdict == "error" and "not a whole count" in result.message, result.message

@@ -87,3 +87,12 @@ def test_socket_block_times_default_to_portmax_delay() -> None:
     assert st.sockets[h].rcv_timeout is None
     assert st.sockets[h].snd_timeout is None
     assert (st.sockets[h].tx_buffer, st.sockets[h].rx_buffer) == (4 * MSS, 4 * MSS)
+
+
+def test_api_numbers_are_freertos_sockets_h() -> None:
+    """Flags and shutdown values as FreeRTOS_Sockets.h V4.4.1 defines them: a firmware agent
+    passes these numbers straight to the real FreeRTOS_recv/send/shutdown."""
+    from stack_under_test import constants as c
+
+    assert (c.ZERO_COPY, c.MSG_PEEK, c.MSG_DONTWAIT) == (1, 4, 16)
+    assert (c.SHUT_RD, c.SHUT_WR, c.SHUT_RDWR) == (0, 1, 2)

@@ -1,0 +1,179 @@
+"""What every real-wire target shares: a link, the wire engine on it, and an agent process.
+
+A subclass says only what differs: how its link is made (`_make_link`), how its agent is
+started (`_agent_command`), whether the link lives for one case or for the target
+(`fresh_link_per_case`), the calls it does not offer (`unsupported`), its default keep-alive
+interval, and any check or clean-up around the agent's start (`_agent_started`,
+`_agent_configured`). The rest is here, once:
+
+- `reset`: stop the previous agent (and, per case, the link and engine), start a fresh agent,
+  wake the engine's poll on its completion pipe, apply the case's settings (`configure`);
+- `frames`: the device's frames from the engine; a completed call returns at once with what
+  was captured so far, and an agent that died under a pending call is an error, not silence;
+- `inject`, `call` (with the FreeRTOS-only calls refused by name), `notes`, `close`.
+
+Clock: the wall clock (time.time()), the clock of kernel packet stamps and agent results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from .. import HARNESS_IP, HARNESS_MAC, expr
+from ..target import CallHandle, Frame, Target, TargetConfig
+from .agent import Agent, AgentCall, AgentError, freertos_args
+from .engine import WireEngine
+from .links import Link
+
+# FreeRTOS calls no BSD-style agent can make; a target adds its own (e.g. connstatus) to these.
+FREERTOS_ONLY: Mapping[str, str] = {
+    "semaphore_create": "user semaphores are FreeRTOS-only",
+    "semaphore_take": "user semaphores are FreeRTOS-only",
+}
+
+
+class WireTarget(Target):
+    """A target whose device is a real stack behind a `tch…` link, driven by an agent process."""
+
+    answers_arp = True               # the engine does (see engine.py)
+    # Calls with no counterpart on this device; calling one is an error verdict that names it.
+    unsupported: ClassVar[Mapping[str, str]] = FREERTOS_ONLY
+    # True: a new link and engine for every case; False: they live as long as the target.
+    fresh_link_per_case: ClassVar[bool] = False
+    # keepalive_interval when the case's settings do not give one (seconds).
+    keepalive_default_interval: ClassVar[float] = 7200.0
+
+    def __init__(self, config: TargetConfig):
+        super().__init__(config)
+        self.link: Link | None = None
+        self.engine: WireEngine | None = None
+        self.agent: Agent | None = None
+        self._watched: list[AgentCall] = []
+        self._notes: list[tuple[float, str]] = []
+        self._last_inject = 0.0
+        # A stack that takes frames in on another thread (lwIP's tap reader, then its tcpip thread)
+        # may not have seen the last injected frame when the case's next call arrives; the
+        # profile's `timing.settle` (measured) is how long a call waits after an inject.
+        self._settle = _seconds(config.profile["timing"].get("settle", 0))
+
+    # ---- what a subclass says -----------------------------------------------------------------
+
+    def _make_link(self) -> Link:
+        raise NotImplementedError
+
+    def _agent_command(self, link: Link) -> tuple[Sequence[str], Mapping[str, str] | None]:
+        """The agent's command line and extra environment, for an agent on `link`."""
+        raise NotImplementedError
+
+    def _device_note(self, agent: Agent, link: Link) -> str:
+        """The note that opens the case's ladder: which device this is."""
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Runs first in every reset, before anything is torn down (e.g. build the agent)."""
+
+    def _agent_started(self, agent: Agent, link: Link) -> None:
+        """Runs once the agent said ready, before it is watched or configured (e.g. a carrier check)."""
+
+    def _agent_configured(self, engine: WireEngine) -> None:
+        """Runs after `configure` (e.g. drop frames the device sent while coming up)."""
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def reset(self, settings: Mapping[str, Any]) -> None:
+        self._prepare()
+        self._stop_agent()
+        self._notes = []
+        if self.fresh_link_per_case:
+            self._close_link()
+        if self.link is None or self.link.closed:
+            self.link = self._make_link()
+        if self.engine is None:
+            self.engine = WireEngine(self.link.harness_if, self.config.device_ip, HARNESS_IP, HARNESS_MAC)
+        command, env = self._agent_command(self.link)
+        self.agent = Agent(command, env=env)
+        self._agent_started(self.agent, self.link)
+        self.engine.watch(self.agent.wake_r)
+        self.agent.call_sync("configure", {"keepalive": self._keepalive(settings)})
+        self._agent_configured(self.engine)
+        self._watched = []
+        self._notes = [(time.time(), self._device_note(self.agent, self.link))]
+
+    def _keepalive(self, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+        if not settings.get("keepalive"):
+            return None
+        # FreeRTOS's keep-alive interval is the idle time before the first probe; the agents take
+        # the same value for the gap between unanswered probes (TCP_KEEPINTVL), and the probe
+        # count from the profile (TCP_KEEPCNT).
+        interval = float(settings.get("keepalive_interval", self.keepalive_default_interval))
+        ka = self.config.profile.get("keepalive", {})
+        return {"on": True, "idle": interval, "interval": interval, "count": int(ka.get("probes", 3))}
+
+    def _stop_agent(self) -> None:
+        if self.agent is not None:
+            if self.engine is not None:
+                self.engine.unwatch(self.agent.wake_r)
+            self.agent.close()
+            self.agent = None
+
+    def _close_link(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+
+    def close(self) -> None:
+        self._stop_agent()
+        self._close_link()
+
+    # ---- the contract -------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return time.time()
+
+    def inject(self, frame: bytes) -> float:
+        assert self.engine is not None, "reset() first"
+        self._last_inject = self.engine.send(frame)
+        return self._last_inject
+
+    def frames(self, deadline: float) -> list[Frame]:
+        assert self.engine is not None and self.agent is not None, "reset() first"
+        if self._a_call_completed():
+            return self.engine.drain()
+        out = self.engine.receive(deadline)
+        self.agent.drain_wake()
+        if not self.agent.alive and any(not c.done for c in self._watched):
+            self.agent.raise_death()
+        return out
+
+    def _a_call_completed(self) -> bool:
+        before = len(self._watched)
+        self._watched = [c for c in self._watched if not c.done]
+        return len(self._watched) < before
+
+    def call(self, op: str, **args: Any) -> CallHandle:
+        assert self.agent is not None, "reset() first"
+        if op in self.unsupported:
+            raise AgentError(f"{op}: {self.unsupported[op]}")
+        pause = self._last_inject + self._settle - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        # connstatus is the agent's `tcpstate`, the stack's own state under FreeRTOS's names.
+        wire_op = "tcpstate" if op == "connstatus" else None
+        handle = self.agent.request(op, freertos_args(op, args), wire_op=wire_op)
+        self._watched.append(handle)
+        return handle
+
+    def notes(self) -> list[tuple[float, str]]:
+        agent_notes = self.agent.notes() if self.agent is not None else []
+        return sorted(self._notes + agent_notes)
+
+
+def _seconds(value: object) -> float:
+    def no_names(name: str) -> None:
+        raise expr.ExprError(f"timing.settle: {value!r} names {name}; give a duration such as 5ms")
+    return float(expr.value_of(value, no_names))

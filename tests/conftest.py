@@ -1,0 +1,26 @@
+"""Shared by every test folder: `require`, the one place a missing tool or privilege becomes a skip.
+
+A test that needs root, iproute2, ethtool or a library calls `require(condition, reason)`;
+the reason names the fix ("needs ethtool: apt-get install ethtool"). Elsewhere that is a skip;
+with TCH_REQUIRE_ALL=1 (CI sets it, .ci/run) it is a failure, because CI provides all of it
+and a silent skip there would hide that a target never ran.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def require_all() -> bool:
+    return os.environ.get("TCH_REQUIRE_ALL", "") not in ("", "0")
+
+
+def require(condition: object, reason: str) -> None:
+    """Skip (or, under TCH_REQUIRE_ALL=1, fail) the calling test unless `condition` holds."""
+    if condition:
+        return
+    if require_all():
+        pytest.fail(f"TCH_REQUIRE_ALL=1 and {reason}", pytrace=False)
+    pytest.skip(reason)
