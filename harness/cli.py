@@ -20,7 +20,7 @@ from .runner import CaseResult, plan, run_cases
 from .scoring import Scorecard, score
 from .selection import select
 from .semantics import REPO_ROOT, catalogue
-from .target import known_targets, load_target
+from .target import TargetUnavailable, known_targets, load_target
 from .verdicts import drift, expected_verdict, load_expected
 from .yamlsrc import InputError, Problem
 
@@ -180,8 +180,14 @@ def _run(args: argparse.Namespace) -> int:
     if not cases:
         print("no cases selected", file=sys.stderr)
         return 2
-    writer = ResultsWriter(Path(args.results), config, expected)
     target = config.open()
+    try:
+        target.preflight()
+    except TargetUnavailable as exc:
+        target.close()
+        print(f"harness: target {config.name}: {exc}", file=sys.stderr)
+        return 2   # before the writer: the previous run's reports stay as they were
+    writer = ResultsWriter(Path(args.results), config, expected)
     interrupted = False
 
     def report(result: CaseResult) -> None:

@@ -97,9 +97,11 @@ def run_case(case: Case, target: Target) -> CaseResult:
         return result
     started = time.perf_counter()
     run = _CaseRun(case, target, settings)
+    reset_done = False
     try:
         run.tolerance = run.seconds(target.config.profile["timing"]["tolerance"])
         target.reset(settings)
+        reset_done = True
         run.t0 = run.prev = run.last_inject = target.now()
         for step in (*case.setup, *case.steps):
             result.step = step
@@ -115,7 +117,8 @@ def run_case(case: Case, target: Target) -> CaseResult:
         result.message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
     result.wall_time = time.perf_counter() - started
     try:
-        result.t0, result.protocol_time = run.t0, target.now() - run.t0
+        # A target that failed to reset has no clock for this case: no protocol time passed.
+        result.t0, result.protocol_time = run.t0, (target.now() - run.t0) if reset_done else 0.0
         notes = target.notes()
     except Exception:  # a broken target must not hide the verdict
         notes = []

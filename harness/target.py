@@ -53,6 +53,11 @@ class CallHandle(ABC):
         """The normalised result once done, else None."""
 
 
+class TargetUnavailable(RuntimeError):
+    """No case can run on this target here (no root, a missing package, no board, a NIC that is
+    down): the run stops before the first case with this one line, which names the fix."""
+
+
 class Target(ABC):
     """A device under test. Subclasses take the TargetConfig as their first argument."""
 
@@ -87,6 +92,9 @@ class Target(ABC):
     @abstractmethod
     def call(self, op: str, **args: Any) -> CallHandle:
         """One socket API call in the FreeRTOS+TCP vocabulary (see README, "Writing a case")."""
+
+    def preflight(self) -> None:  # noqa: B027 - optional: most targets need nothing checked
+        """Raise TargetUnavailable if no case could run (checked once, before the first case)."""
 
     def notes(self) -> list[tuple[float, str]]:
         """Timestamped lines about the device's inner life (state changes) for reports."""
@@ -127,6 +135,15 @@ class TargetConfig:
             else:
                 return effective, f"{self.name} can not apply setting {key}"
         return effective, None
+
+    def timing(self, key: str, default: float = 0.0) -> float:
+        """`profile.timing.<key>` in seconds (a plain duration such as 5ms, no names)."""
+        value = self.profile.get("timing", {}).get(key, default)
+
+        def no_names(name: str) -> None:
+            raise expr.ExprError(f"{self.path}: profile.timing.{key}: {value!r} names {name}; "
+                                 "give a duration such as 5ms")
+        return float(expr.value_of(value, no_names))
 
     def open(self, **kwargs: Any) -> Target:
         module_name, _, class_name = self.driver.partition(":")

@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 
 from harness import HARNESS_IP
+from harness.target import TargetUnavailable
 from harness.wire.agent import Agent, AgentError
 from harness.wire.engine import WireEngine
 from harness.wire.links import Link, lower_up, make_tap
@@ -115,6 +116,14 @@ class LwipTarget(WireTarget):
     fresh_link_per_case = False       # the tap lives as long as the target; the agent is per case
     # lwIP counts keep-alive times in whole seconds; the agent rounds a fraction up.
     keepalive_default_interval = 7200.0
+    needs_ethtool = False             # a tap: no offload to turn off
+
+    def preflight(self) -> None:
+        super().preflight()
+        try:
+            build_agent()
+        except BuildError as exc:
+            raise TargetUnavailable(str(exc).splitlines()[0]) from exc
 
     def _prepare(self) -> None:
         build_agent()                 # a BuildError before the previous case's agent is stopped

@@ -239,6 +239,35 @@ def make_veth(device_ip: str, device_mac: str, harness_ip: str, harness_mac: str
     return link
 
 
+def make_veth_pair(harness_mac: str) -> Link:
+    """A veth pair in the root namespace with no addresses, for a device in user space (the
+    emulated board's GMAC opens a packet socket on `device_if`). Offloads and IPv6 off, both up.
+
+    Neither end's own MAC is the harness's or the device's, so the host kernel sees the test
+    frames as PACKET_OTHERHOST on both ends and stays out of the conversation.
+    """
+    why = missing_requirements()
+    if why:
+        raise LinkError(why)
+    _install_hooks()
+    sweep_leftovers()
+    hif, k = _names("h")
+    dif = f"{PREFIX}{os.getpid()}g{k}"
+    link = Link(hif, None, dif)
+    link._register()
+    try:
+        _run("ip", "link", "add", hif, "type", "veth", "peer", "name", dif)
+        _run("ip", "link", "set", hif, "address", _sibling_mac(harness_mac))
+        for end in (hif, dif):
+            _run("ethtool", "-K", end, "tx", "off", "rx", "off", "gso", "off", "tso", "off")
+            _quiet_ipv6(end)
+            _run("ip", "link", "set", end, "up")
+    except BaseException:
+        link.close()
+        raise
+    return link
+
+
 def make_tap(netns: str | None = None) -> Link:
     """A tap device in the root namespace, up, with IPv6 off, for a user-space stack (lwIP).
 

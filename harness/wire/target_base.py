@@ -21,11 +21,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from .. import HARNESS_IP, HARNESS_MAC, expr
-from ..target import CallHandle, Frame, Target, TargetConfig
+from .. import HARNESS_IP, HARNESS_MAC
+from ..target import CallHandle, Frame, TargetConfig, TargetUnavailable
 from .agent import Agent, AgentCall, AgentError, freertos_args
 from .engine import WireEngine
-from .links import Link
+from .links import Link, missing_requirements
+from .wall_target import WallClockTarget
 
 # FreeRTOS calls no BSD-style agent can make; a target adds its own (e.g. connstatus) to these.
 FREERTOS_ONLY: Mapping[str, str] = {
@@ -34,29 +35,24 @@ FREERTOS_ONLY: Mapping[str, str] = {
 }
 
 
-class WireTarget(Target):
+class WireTarget(WallClockTarget):
     """A target whose device is a real stack behind a `tch…` link, driven by an agent process."""
 
-    answers_arp = True               # the engine does (see engine.py)
     # Calls with no counterpart on this device; calling one is an error verdict that names it.
     unsupported: ClassVar[Mapping[str, str]] = FREERTOS_ONLY
     # True: a new link and engine for every case; False: they live as long as the target.
     fresh_link_per_case: ClassVar[bool] = False
+    # veth links need ethtool (checksum offload off); a tap has no offload to turn off.
+    needs_ethtool: ClassVar[bool] = True
     # keepalive_interval when the case's settings do not give one (seconds).
     keepalive_default_interval: ClassVar[float] = 7200.0
 
     def __init__(self, config: TargetConfig):
         super().__init__(config)
         self.link: Link | None = None
-        self.engine: WireEngine | None = None
         self.agent: Agent | None = None
         self._watched: list[AgentCall] = []
         self._notes: list[tuple[float, str]] = []
-        self._last_inject = 0.0
-        # A stack that takes frames in on another thread (lwIP's tap reader, then its tcpip thread)
-        # may not have seen the last injected frame when the case's next call arrives; the
-        # profile's `timing.settle` (measured) is how long a call waits after an inject.
-        self._settle = _seconds(config.profile["timing"].get("settle", 0))
 
     # ---- what a subclass says -----------------------------------------------------------------
 
@@ -70,6 +66,11 @@ class WireTarget(Target):
     def _device_note(self, agent: Agent, link: Link) -> str:
         """The note that opens the case's ladder: which device this is."""
         raise NotImplementedError
+
+    def preflight(self) -> None:
+        why = missing_requirements(need_ethtool=self.needs_ethtool)
+        if why:
+            raise TargetUnavailable(why)
 
     def _prepare(self) -> None:
         """Runs first in every reset, before anything is torn down (e.g. build the agent)."""
@@ -132,14 +133,6 @@ class WireTarget(Target):
 
     # ---- the contract -------------------------------------------------------------------------
 
-    def now(self) -> float:
-        return time.time()
-
-    def inject(self, frame: bytes) -> float:
-        assert self.engine is not None, "reset() first"
-        self._last_inject = self.engine.send(frame)
-        return self._last_inject
-
     def frames(self, deadline: float) -> list[Frame]:
         assert self.engine is not None and self.agent is not None, "reset() first"
         if self._a_call_completed():
@@ -159,9 +152,7 @@ class WireTarget(Target):
         assert self.agent is not None, "reset() first"
         if op in self.unsupported:
             raise AgentError(f"{op}: {self.unsupported[op]}")
-        pause = self._last_inject + self._settle - time.time()
-        if pause > 0:
-            time.sleep(pause)
+        self._settle_after_inject()
         # connstatus is the agent's `tcpstate`, the stack's own state under FreeRTOS's names.
         wire_op = "tcpstate" if op == "connstatus" else None
         handle = self.agent.request(op, freertos_args(op, args), wire_op=wire_op)
@@ -171,9 +162,3 @@ class WireTarget(Target):
     def notes(self) -> list[tuple[float, str]]:
         agent_notes = self.agent.notes() if self.agent is not None else []
         return sorted(self._notes + agent_notes)
-
-
-def _seconds(value: object) -> float:
-    def no_names(name: str) -> None:
-        raise expr.ExprError(f"timing.settle: {value!r} names {name}; give a duration such as 5ms")
-    return float(expr.value_of(value, no_names))

@@ -142,3 +142,25 @@ def test_pytest_plugin_leaves_the_projects_own_tests_alone() -> None:
     assert own.returncode == 0, own.stdout + own.stderr
     assert ".yaml" not in own.stdout
     assert "tests/harness/test_units.py::" in own.stdout
+
+
+def test_a_target_that_can_not_run_here_stops_the_run_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No NIC (or board, root, package): one line naming the fix, exit 2, no case reported."""
+    text = (REPO / "targets" / "sam4e.yaml").read_text(encoding="utf-8").replace("nic: eth1", "nic: tchnone0")
+    target_file = tmp_path / "sam4e-nonic.yaml"
+    target_file.write_text(text, encoding="utf-8")
+    earlier = tmp_path / "out" / "pcaps" / "earlier-run.pcap"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"kept")
+    code = main(["run", "--target", str(target_file), "--results", str(tmp_path / "out"),
+                 str(SUITE / "handshake")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"harness: target sam4e: network interface tchnone0 does not exist: fix nic: in {target_file} "
+        "(ip link lists them)"
+    ]
+    assert not (tmp_path / "out" / "junit.xml").exists()
+    assert earlier.read_bytes() == b"kept", "a run that could not start removed an earlier run's pcap"

@@ -87,3 +87,14 @@ def test_connstatus_is_the_stacks_own_state_under_freertos_names(linux: LinuxTar
 def test_suite_verdicts_match_linux_verdicts_yaml(linux: LinuxTarget, linux_config: TargetConfig,
                                                  cases: dict[str, Case]) -> None:
     assert_suite_matches_verdicts(linux, linux_config, cases)
+
+
+def test_without_root_the_run_stops_before_any_case(linux_config: TargetConfig,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.target import TargetUnavailable
+
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    target = linux_config.open()
+    with pytest.raises(TargetUnavailable, match="needs root: run as root or with CAP_NET_ADMIN"):
+        target.preflight()
+    target.close()
