@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from .packets import Segment
 from .target import Frame
@@ -84,3 +85,32 @@ class Peer:
         captured = Captured(frame, seg, rel_seq, (seg.ack - self.isn) % MOD, before, self.snd_nxt)
         self.queue.append(captured)
         return captured
+
+
+def segment_record(where: str, peer: Peer, captured: Captured, t0: float) -> dict[str, Any]:
+    """A device segment in the form two targets can be compared on: numbers relative to the
+    connection's ISNs, SACK blocks relative to the harness's ISN, timestamps without their values
+    (each stack keeps its own clock), and the time from the case's start."""
+    seg = captured.seg
+    options: list[Any] = []
+    for kind, value in seg.options:
+        if kind == "ts":
+            options.append(kind)
+        elif kind == "sack":
+            edges = [v for block in value for v in (block if isinstance(block, (list, tuple)) else [block])]
+            options.append([kind, [(v - peer.isn) % MOD for v in edges]])
+        elif value is None or kind in ("nop", "eol", "sackok"):
+            options.append(kind)
+        else:
+            options.append([kind, value])
+    return {
+        "step": where,
+        "flags": seg.flags,
+        "seq": captured.rel_seq,
+        "ack": captured.rel_ack if "A" in seg.flags else None,
+        "win": seg.win,
+        "len": seg.len,
+        "options": options,
+        "checksum_ok": seg.checksum_ok,
+        "at": round(captured.frame.time - t0, 6),
+    }

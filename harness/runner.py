@@ -30,7 +30,7 @@ from .packets import (
     payload_bytes,
     scapy_options,
 )
-from .peer import MOD, Captured, Peer
+from .peer import MOD, Captured, Peer, segment_record
 from .target import CallHandle, Frame, Profile, Target, TargetConfig
 from .vocabulary import PENDING, Result
 
@@ -54,6 +54,9 @@ class CaseResult:
     protocol_time: float = 0.0
     t0: float = 0.0  # the target's clock when the case started
     warnings: list[str] = field(default_factory=list)
+    # Every segment an expect (or a handshake) matched or failed on, in a target-neutral form
+    # (relative numbers, no timestamp values): what a comparison of two targets looks at.
+    matched: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -125,6 +128,7 @@ def run_case(case: Case, target: Target) -> CaseResult:
     result.frames = sorted(run.frames, key=lambda f: f.time)
     result.log = run.ladder(notes)
     result.warnings = run.bad_checksums
+    result.matched = run.matched
     return result
 
 
@@ -144,6 +148,8 @@ class _CaseRun:
         self.calls: dict[str, CallHandle] = {}
         self.labels: dict[str, float] = {}
         self.frames: list[Frame] = []
+        self.matched: list[dict[str, Any]] = []
+        self.where = ""
         self.listen_port: int | None = None
         self.t0 = self.prev = self.last_inject = 0.0
 
@@ -258,6 +264,7 @@ class _CaseRun:
     # ---- steps --------------------------------------------------------------------------------
 
     def execute(self, step: Step) -> None:
+        self.where = step.where
         getattr(self, f"_do_{step.action}")(step)
         if step.label:
             self.labels[step.label] = self.prev
@@ -329,6 +336,7 @@ class _CaseRun:
             raise StepFailed(
                 f"expected {explain.spec(spec)} from the device; nothing came within {waited:g} s"
             )
+        self.matched.append(segment_record(self.where, peer, captured, self.t0))
         names = captured.names()
         evaluate = lambda v: self._value(v, names)  # noqa: E731
         found = matchers.match_segment(

@@ -34,6 +34,7 @@ def case_entry(result: CaseResult, expected: Mapping[str, Expected]) -> dict[str
         "protocol_time": round(result.protocol_time, 6),
         "frames": len(result.frames),
         "warnings": result.warnings,
+        "segments": result.matched,
         "pcap": None if result.verdict == "skip" else f"pcaps/{pcap_name(result.case.id)}",
     }
 
