@@ -35,6 +35,7 @@ class StackConfig:
     ttl: int = 128                            # ipconfigTCP_TIME_TO_LIVE
     arp_cache_age: float = 1500.0             # ipconfigMAX_ARP_AGE (150) x 10 s ARP timer
     arp_cache_entries: int = 10               # ipconfigARP_CACHE_ENTRIES
-    upstream_defects: bool = True             # model FR-HS-4 and FR-CONNECT-3 as V4.4.1 has them
+    gratuitous_arp: bool = True               # vARPAgeCache: who-has our IP 10 s after start, then every 30 s
+    upstream_defects: bool = True             # model FR-HS-4 (+ SACK ACK) and FR-CONNECT-3 as V4.4.1 has them
     isn_seed: int = 0                         # seeds ulApplicationGetNextSequenceNumber()
     faults: Faults = field(default_factory=Faults)

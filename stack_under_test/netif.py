@@ -60,6 +60,8 @@ ARP_RETRY_INTERVAL = 0.5     # FreeRTOS retries resolution every 500 ms ...
 ARP_MAX_ATTEMPTS = 3         # ... and gives up after the third request (~1.5 s)
 ARP_QUEUE_LEN = 4            # packets waiting per unresolved next hop
 ARP_HOLD_TIME = 2.0          # ipARP_RESOLUTION_MAX_DELAY for the held received packet
+ARP_TIMER_PERIOD = 10.0      # ipARP_TIMER_PERIOD_MS (FreeRTOS_IP.c 84-89, not the Windows 500 ms)
+GRATUITOUS_ARP_TICKS = 2     # arpGRATUITOUS_ARP_PERIOD 20 s (FreeRTOS_ARP.c 66-68) in ARP timer periods
 ICMP_TTL = 64                # ipconfigICMP_TIME_TO_LIVE
 MAX_FRAME = 1514             # ipconfigNETWORK_MTU 1500 + Ethernet header; larger frames do not fit a buffer
 PEER_MACS_REMEMBERED = 32
@@ -96,7 +98,7 @@ class NetIf:
     """Hold a received packet from an unresolved on-link sender (FreeRTOS V4 behaviour).
     Off means older FreeRTOS: process it at once and learn the sender's MAC from it."""
 
-    def __init__(self, config: StackConfig, counters: Counter, on_tcp: OnTcp) -> None:
+    def __init__(self, config: StackConfig, counters: Counter, on_tcp: OnTcp, now: float = 0.0) -> None:
         self.config = config
         self.counters = counters
         self.on_tcp = on_tcp
@@ -112,6 +114,11 @@ class NetIf:
         self._held: _Held | None = None
         # FreeRTOS sends TCP replies to the MAC the peer's packets came from when ARP misses.
         self._peer_macs: OrderedDict[int, bytes] = OrderedDict()
+        # The ARP timer (xARPTimer), started when the network comes up (vIPNetworkUpCalls ->
+        # vARPTimerReload), which for this model is the stack's creation at ``now``.
+        self._arp_timer_due: float | None = now + ARP_TIMER_PERIOD if config.gratuitous_arp else None
+        self._arp_ticks = 0                      # ARP timer expiries so far
+        self._last_gratuitous: int | None = None  # xLastGratuitousARPTime, as a tick index; None = 0
 
     # ---------------------------------------------------------------- routing
     def is_local(self, ip: int) -> bool:
@@ -211,10 +218,12 @@ class NetIf:
         times = [w.next_at for w in self._resolving.values()]
         if self._held is not None:
             times.append(self._held.expires)
+        if self._arp_timer_due is not None:
+            times.append(self._arp_timer_due)
         return min(times) if times else None
 
     def advance(self, now: float) -> None:
-        """Run ARP retries and give-ups due by ``now``, each at its own instant."""
+        """Run ARP retries, give-ups and the ARP timer due by ``now``, each at its own instant."""
         while True:
             due = self.next_deadline()
             if due is None or due > now:
@@ -225,6 +234,28 @@ class NetIf:
             if self._held is not None and self._held.expires <= due:
                 self._held = None
                 self.counters["arp_hold_expired"] += 1
+            if self._arp_timer_due is not None and self._arp_timer_due <= due:
+                self._arp_timer(self._arp_timer_due)
+
+    def _arp_timer(self, now: float) -> None:
+        """xARPTimer expiry -> eARPTimerEvent -> vARPAgeCache's gratuitous ARP (FreeRTOS_ARP.c 1140-1160).
+
+        The timer reloads every ipARP_TIMER_PERIOD_MS (prvIPTimerCheck), and vARPAgeCache
+        announces our address when xLastGratuitousARPTime is 0 (never) or more than
+        arpGRATUITOUS_ARP_PERIOD (20 s) old. Strictly more: at the third expiry after one it
+        is exactly 20 s old, so the announcements come 10 s after start-up, then every 30 s.
+        The announcement is FreeRTOS_OutputARPRequest_Multi for our own address: a broadcast
+        who-has our IP, tell our IP. (vARPAgeCache's cache ageing is not modelled here: entries
+        expire at their exact age, see _ArpEntry.)
+        """
+        self._arp_ticks += 1
+        self._arp_timer_due = now + ARP_TIMER_PERIOD
+        last = self._last_gratuitous
+        if last is None or self._arp_ticks - last > GRATUITOUS_ARP_TICKS:
+            arp = build_arp(ARP_REQUEST, self.mac, self.ip, ZERO_MAC, self.ip)
+            self._emit(build_ethernet(BROADCAST_MAC, self.mac, ETH_P_ARP, arp), now)
+            self.counters["arp_gratuitous_sent"] += 1
+            self._last_gratuitous = self._arp_ticks
 
     def _retry(self, hop: int, waiting: _Resolution) -> None:
         if waiting.attempts >= ARP_MAX_ATTEMPTS:
@@ -331,7 +362,10 @@ class NetIf:
             self._peer_macs[pkt.src] = eth.src
             if len(self._peer_macs) > PEER_MACS_REMEMBERED:
                 self._peer_macs.popitem(last=False)
-            self.on_tcp(pkt.src, pkt.dst, pkt.payload, len(frame), now)
+            # xDataLength as TCP sees it: the frame as received (padding included) less the IP
+            # options prvCheckIP4HeaderOptions moved out (FreeRTOS_IPv4.c 619-622). Replies are
+            # built in this buffer and their checksum depends on it (tcp.TcpEngine._send_tcp).
+            self.on_tcp(pkt.src, pkt.dst, pkt.payload, len(frame) - len(pkt.options), now)
 
     def _ipv4_drop_reason(self, eth: EthFrame, pkt: Ipv4Packet) -> str | None:
         """prvAllowIPPacketIPv4 and the protocol checksum, in FreeRTOS's order."""

@@ -27,11 +27,12 @@ class Stack(SocketApi, TcpEngine):
         self.counters: Counter = Counter()
         self.now = now
         self.rng = random.Random(self.config.isn_seed)
-        self.netif = NetIf(self.config, self.counters, self.on_tcp)
+        self.netif = NetIf(self.config, self.counters, self.on_tcp, now)
         self.sockets: dict[int, TcpSocket] = {}
         self._next_handle = 1
         self._to_free: list[TcpSocket] = []
         self._relisten_later: list[TcpSocket] = []
+        self._rx_buffer = None          # set while a received segment is processed (tcp.RxBuffer)
         self.calls: list[Call] = []
         self.events: list[Event] = []
         self.semaphores: dict[int, bool] = {}

@@ -57,7 +57,6 @@ class TcpSocket:
     peer_wscale: int = 0
     our_wscale: int = 0
     peer_sent_wscale: bool = False
-    syn_frame_len: int = 0         # for the FR-HS-4 checksum defect
 
     # Close bookkeeping (bFinSent, bFinRecv, ...).
     user_shutdown: bool = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import wire
 from .config import StackConfig
@@ -19,12 +20,26 @@ from .tcb import ACTIVE_STATES, CONNECTING_STATES, HANG_STATES, TcpSocket, now_c
 from .tcp_window import RxWindow, TxWindow, seq_add, seq_diff, seq_lt
 
 CTRL = 0x1F                    # tcpTCP_FLAG_CTRL: FIN SYN RST PSH ACK
-SYNACK_FRAME_LEN = 66          # Ethernet + IPv4 + TCP with 12 option bytes
+ETH_IP_HEADERS = 14 + 20       # ipSIZE_OF_ETH_HEADER + ipSIZE_OF_IPv4_HEADER
 MAX_WAKEUP = 20.0              # tcpMAXIMUM_TCP_WAKEUP_TIME_MS
 SEND_REPEATED_COUNT = 8
 INITIAL_SRTT = 0.5
 REDUCED_MSS = 1400             # tcpREDUCED_MSS_THROUGH_INTERNET
 MIN_MSS = 536
+
+
+@dataclass
+class RxBuffer:
+    """The network buffer of the segment being processed, in which FreeRTOS builds its replies.
+
+    ``length`` is its xDataLength: the received frame's length (minus any IP options
+    prvCheckIP4HeaderOptions cut out) until prvTCPReturnPacket_IPV4 sets it to the length of
+    a reply it sent (FreeRTOS_TCP_Transmission_IPv4.c 224-225). ``checksum`` is what the
+    TCP checksum field holds: the received segment's, later the last reply's.
+    """
+
+    length: int
+    checksum: int
 
 
 class TcpEngine:
@@ -41,6 +56,7 @@ class TcpEngine:
     _record: Callable[..., None]
     _wake_user: Callable[..., None]
     _new_socket: Callable[[], TcpSocket]
+    _rx_buffer: RxBuffer | None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -87,21 +103,52 @@ class TcpEngine:
 
     # ------------------------------------------------------------- transmission
     def _emit(self, sock: TcpSocket, flags: int, seq: int, ack: int, *, payload: bytes = b"",
-              options: bytes = b"", window: int | None = None, corrupt: bool = False) -> None:
+              options: bytes = b"", window: int | None = None) -> None:
+        """prvTCPReturnPacket with a socket: the window comes from prvTCPReturn_CheckTCPWindow."""
         if window is None:
             window = self._advertised_window(sock)
         seg = wire.build_tcp(self.our_ip, sock.remote_ip, sock.local_port, sock.remote_port, seq, ack,
                              flags, window, options=options, payload=payload)
         if flags & TcpFlag.ACK:
             sock.win_change = False      # every ACK we send carries the current window
-        if corrupt:
-            seg = _corrupt_checksum(seg)
         self.counters["tcp_sent"] += 1
-        self.netif.send_ipv4(sock.remote_ip, 6, seg, self.now)
+        self._send_tcp(sock.remote_ip, seg, resized=bool(payload))
+
+    def _send_tcp(self, dst_ip: int, seg: bytes, *, resized: bool = False) -> None:
+        """prvTCPReturnPacket_IPV4's checksum step, then the IP layer.
+
+        Outside segment processing (timers, API calls) a reply is built in the socket's
+        ucLastPacket (at least 70 bytes, FreeRTOS_TCP_Transmission_IPv4.c 109-121), which holds any
+        segment the model sends without payload. While a segment is processed, replies are
+        built in its network buffer (see RxBuffer). ``resized``: a data segment, for which
+        prvTCPPrepareSend -> prvTCPBufferResize made xDataLength at least the frame's length.
+        """
+        buf = self._rx_buffer
+        if buf is None:
+            self.netif.send_ipv4(dst_ip, 6, seg, self.now)
+            return
+        frame_len = ETH_IP_HEADERS + len(seg)
+        if not resized and buf.length < frame_len and self.config.upstream_defects:
+            # usGenerateProtocolChecksum(pxTCPPacket, pxNetworkBuffer->xDataLength, pdTRUE) runs
+            # (line 217) before xDataLength is set to the reply's length (224). Its
+            # prvChecksumIPv4Checks (FreeRTOS_IPv4_Utils.c 125-138) finds the IP total length
+            # + 14 larger than xDataLength ("CRC error ... location 6") and returns before the
+            # field is zeroed and written: the reply leaves with the checksum already in the
+            # buffer. FR-HS-4 (SYN|ACK), FR-OOO-1 (the SACK ACK); upstream pull request 1332.
+            seg = seg[:16] + buf.checksum.to_bytes(2, "big") + seg[18:]
+        buf.length = frame_len
+        buf.checksum = int.from_bytes(seg[16:18], "big")
+        self.netif.send_ipv4(dst_ip, 6, seg, self.now)
 
     def _advertised_window(self, sock: TcpSocket) -> int:
+        """prvTCPReturn_CheckTCPWindow: from the socket's fields, whatever the segment is."""
         if sock.rx is None:
-            win = _window_len(sock.rx_win_segs, sock.rx_buffer, sock.mss)
+            # No rxStream yet: the front space is the whole uxRxStreamSize, the window
+            # xSize.ulRxWindowLength as prvTCPCreateWindow set it; at least 1 MSS if it fits.
+            front = sock.rx_buffer
+            win = min(_window_len(sock.rx_win_segs, sock.rx_buffer, sock.mss), front)
+            if win < sock.mss <= front:
+                win = sock.mss
         else:
             win = sock.rx.advertised(sock.mss)
         if sock.rx_stopped:
@@ -123,7 +170,7 @@ class TcpEngine:
         out = wire.build_tcp(self.our_ip, src_ip, seg.dport, seg.sport, seq, ack,
                              TcpFlag.RST | TcpFlag.ACK, seg.window)
         self.counters["tcp_rst_sent"] += 1
-        self.netif.send_ipv4(src_ip, 6, out, self.now)
+        self._send_tcp(src_ip, out)      # built in the received buffer, 54 bytes: always fits
 
     def _send_challenge_ack(self, sock: TcpSocket, seg: wire.TcpSegment) -> None:
         """prvTCPSendChallengeAck: ACK at RCV.NXT, the window copied from the RST."""
@@ -201,9 +248,14 @@ class TcpEngine:
             self.counters["tcp_bad_checksum"] += 1
             return
         self.counters["tcp_received"] += 1
-        self._process_segment(src_ip, seg, frame_len)
+        # Replies to this segment are built in its network buffer, xDataLength = frame_len.
+        self._rx_buffer = RxBuffer(frame_len, seg.checksum)
+        try:
+            self._process_segment(src_ip, seg)
+        finally:
+            self._rx_buffer = None
 
-    def _process_segment(self, src_ip: int, seg: wire.TcpSegment, frame_len: int) -> None:
+    def _process_segment(self, src_ip: int, seg: wire.TcpSegment) -> None:
         """xProcessReceivedTCPPacket."""
         flags = seg.flags
         sock = self._lookup(seg.dport, src_ip, seg.sport)
@@ -220,7 +272,7 @@ class TcpEngine:
                 if not flags & TcpFlag.RST:
                     self._send_reset_for(src_ip, seg)
                 return
-            child = self._handle_listen(sock, src_ip, seg, frame_len)
+            child = self._handle_listen(sock, src_ip, seg)
             if child is None:
                 return
             sock = child
@@ -254,8 +306,7 @@ class TcpEngine:
             sock.peer_wscale = min(seg.wscale, 14)
             sock.peer_sent_wscale = True
 
-    def _handle_listen(self, listener: TcpSocket, src_ip: int, seg: wire.TcpSegment,
-                       frame_len: int) -> TcpSocket | None:
+    def _handle_listen(self, listener: TcpSocket, src_ip: int, seg: wire.TcpSegment) -> TcpSocket | None:
         """prvHandleListen_IPV4: the reuse socket itself, or a new child if the backlog allows."""
         if listener.reuse and not self.config.faults.reuse_accept_new_socket:
             sock = listener
@@ -278,7 +329,6 @@ class TcpEngine:
         sock.mss = self.config.mss if self.netif.is_local(src_ip) else min(self.config.mss, REDUCED_MSS)
         sock.isn = self._next_isn()
         sock.irs = seg.seq
-        sock.syn_frame_len = frame_len
         self._reset_connection_flags(sock)
         self._state_change(sock, TcpState.SYN_FIRST)
         return sock
@@ -335,10 +385,24 @@ class TcpEngine:
                 self._send_challenge_ack(sock, seg)
 
     # ------------------------------------------------------- per-state handling
+    @staticmethod
+    def _check_rx_data(seg: wire.TcpSegment) -> bytes:
+        """prvCheckRxData (FreeRTOS_TCP_Reception.c 433-549): the data prvTCPHandleState works with.
+
+        With URG set, the urgent bytes are skipped: the data pointer moves past ``urgent``
+        bytes and the length drops by min(length, urgent) (lines 539-549). The sequence number
+        is not moved, so what remains is stored, acknowledged and counted (FIN position,
+        delayed ACK) as if it began at SEG.SEQ: RCV.NXT advances by the length less the
+        urgent bytes, and the peer's next segment then looks out of order.
+        """
+        if seg.flags & TcpFlag.URG:
+            return seg.payload[seg.urgent:]
+        return seg.payload
+
     def _handle_state(self, sock: TcpSocket, seg: wire.TcpSegment) -> bool:
         """prvTCPHandleState; returns True when a segment was sent in reply."""
         flags = seg.flags
-        payload = seg.payload
+        payload = self._check_rx_data(seg)      # ulReceiveLength / pucRecvData
         sent = False
         sack: list[tuple[int, int]] = []
         if sock.state >= TcpState.ESTABLISHED and sock.rx is not None:
@@ -362,25 +426,24 @@ class TcpEngine:
         if state == TcpState.SYN_FIRST:
             sent = self._send_syn_ack(sock)
         elif state in (TcpState.CONNECT_SYN, TcpState.SYN_RECEIVED):
-            sent = self._handle_syn_received(sock, seg)
+            sent = self._handle_syn_received(sock, seg, payload)
         elif state == TcpState.ESTABLISHED:
-            sent = self._handle_established(sock, seg, sack)
+            sent = self._handle_established(sock, seg, payload, sack)
         elif state in (TcpState.LAST_ACK, TcpState.FIN_WAIT_1, TcpState.FIN_WAIT_2):
             sent = self._handle_fin(sock, seg)
         return sent
 
     def _send_syn_ack(self, sock: TcpSocket) -> bool:
-        # FR-HS-4: upstream computes the checksum over the incoming frame's length, so a
-        # SYN shorter than the SYN|ACK leaves the checksum unwritten (pull request 1332).
-        corrupt = self.config.upstream_defects and sock.syn_frame_len < SYNACK_FRAME_LEN
+        """prvTCPHandleState in eSYN_FIRST: the SYN|ACK is built in the SYN's buffer, so a SYN
+        frame shorter than the 66-byte SYN|ACK leaves its checksum unwritten (FR-HS-4, _send_tcp)."""
         self._state_change(sock, TcpState.SYN_RECEIVED)
         self._open_windows(sock)
         self._emit(sock, TcpFlag.SYN | TcpFlag.ACK, sock.isn, sock.rx.rcv_nxt,
-                   options=self._syn_options(sock), corrupt=corrupt)
+                   options=self._syn_options(sock))
         self.counters["tcp_synack_sent"] += 1
         return True
 
-    def _handle_syn_received(self, sock: TcpSocket, seg: wire.TcpSegment) -> bool:
+    def _handle_syn_received(self, sock: TcpSocket, seg: wire.TcpSegment, payload: bytes) -> bool:
         """prvHandleSynReceived: only the flags are checked, never the ack number (FR-HS-3)."""
         flags = seg.flags
         expect = TcpFlag.SYN | TcpFlag.ACK if sock.state == TcpState.CONNECT_SYN else TcpFlag.ACK
@@ -388,11 +451,12 @@ class TcpEngine:
         if (flags & mask) != expect:
             self.counters["tcp_handshake_bad_flags"] += 1
             reply = (flags | TcpFlag.RST) & ~TcpFlag.FIN & 0xFF
-            window = self._advertised_window(sock) if sock.rx is not None else 0
             self._state_change(sock, TcpState.CLOSE_WAIT)
-            seg_out = wire.build_tcp(self.our_ip, sock.remote_ip, sock.local_port, sock.remote_port,
-                                     seg.ack, seg.seq, reply, window)
-            self.netif.send_ipv4(sock.remote_ip, 6, seg_out, self.now)
+            # The reply keeps the received header (flags | RST, seq = its ack, ack = its seq) but
+            # leaves through prvSendData -> prvTCPReturnPacket(pxSocket, ...), so its window is
+            # the socket's (prvTCPReturn_CheckTCPWindow), even in CONNECT_SYN before any stream
+            # exists: 2920 by default, not the segment's and not 0.
+            self._emit(sock, reply, seg.ack, seg.seq)
             return False
         if sock.state == TcpState.CONNECT_SYN:
             sock.irs = seg.seq
@@ -407,16 +471,15 @@ class TcpEngine:
         if not sock.peer_sent_wscale:
             sock.our_wscale = 0
         self._state_change(sock, TcpState.ESTABLISHED)
-        if seg.payload:
+        if payload:                      # ulReceiveLength != 0
             self._send_ack(sock)
             return True
         return False
 
-    def _handle_established(self, sock: TcpSocket, seg: wire.TcpSegment,
+    def _handle_established(self, sock: TcpSocket, seg: wire.TcpSegment, payload: bytes,
                             sack: list[tuple[int, int]]) -> bool:
-        """prvHandleEstablished."""
+        """prvHandleEstablished; ``payload`` is prvCheckRxData's (ulReceiveLength bytes)."""
         flags = seg.flags
-        payload = seg.payload
         may_close = False
         if flags & TcpFlag.ACK:
             released = sock.tx.ack(seg.ack, self.now)
@@ -592,8 +655,9 @@ class TcpEngine:
         if not sock.conn_prepared and not self._prepare_connect(sock):
             return
         sock.rep_count += 1
-        self._emit(sock, TcpFlag.SYN, sock.isn, 0, options=self._syn_options(sock),
-                   window=_window_len(sock.rx_win_segs, sock.rx_buffer, sock.mss))
+        # Sent from ucLastPacket through prvTCPReturnPacket(pxSocket, NULL, ...): the window is
+        # prvTCPReturn_CheckTCPWindow's, like that of the RST prvHandleSynReceived may send later.
+        self._emit(sock, TcpFlag.SYN, sock.isn, 0, options=self._syn_options(sock))
 
     def _prepare_connect(self, sock: TcpSocket) -> bool:
         """prvTCPPrepareConnect: an ARP miss costs one of the three attempts."""
@@ -618,7 +682,3 @@ def _window_len(segs: int | None, buffer: int, mss: int) -> int:
 def _round_up(n: int, mss: int) -> int:
     return ((n + mss - 1) // mss) * mss
 
-
-def _corrupt_checksum(seg: bytes) -> bytes:
-    csum = int.from_bytes(seg[16:18], "big") ^ 0xFFFF
-    return seg[:16] + csum.to_bytes(2, "big") + seg[18:]

@@ -278,6 +278,8 @@ def _request(op: str, sock: int, a: Mapping[str, Any]) -> tuple[int, list[int], 
         return Op.SEM_CREATE, [], b""
     if op == "semaphore_take":
         return Op.SEM_TAKE, [int(a["sem"]), _ms(a.get("timeout"))], b""
+    if op == "select":
+        return Op.SELECT, [sock, int(a["events"]), _ms(a.get("timeout"))], b""
     if op == "setsockopt":
         return _setsockopt(sock, int(a["option"]), a.get("value"))
     raise MailboxTargetError(f"{op}: no mailbox op for this call")

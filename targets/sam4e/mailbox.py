@@ -1,4 +1,4 @@
-"""The SAM4E agent mailbox in Python: the layout of firmware/tch_mailbox.h (PROTOCOL.md, version 1),
+"""The SAM4E agent mailbox in Python: the layout of firmware/tch_mailbox.h (PROTOCOL.md, version 2),
 request encoding and response decoding for the host, and `HostMailboxLibrary`, which runs the
 firmware's own protocol C code (compiled for the host) over a Python buffer: an emulated board's
 SRAM is served by exactly the code the board runs.
@@ -22,11 +22,12 @@ from harness.freertos import MSG_FLAGS
 from targets.sam4e.build import build_host_library
 
 MAGIC = 0x31484354          # "TCH1" as bytes in memory
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2          # 2: op 15 SELECT, statuses UNSUPPORTED and NO_MEMORY
 SLOTS = 4
 DATA_SIZE = 1024
 ARGS = 6
 FOREVER = -1                # a timeout argument meaning portMAX_DELAY
+SELECT_EVENTS = 0x0F        # TCH_SELECT_EVENTS: the eSELECT_* bits SELECT's events may hold (eSELECT_ALL)
 
 # FreeRTOS+TCP V4.4.1's xFlags numbers (PEEK 4, DONTWAIT 16), what the firmware passes on.
 FREERTOS_MSG = MSG_FLAGS
@@ -48,6 +49,7 @@ class Op(IntEnum):
     CONNSTATUS = 12
     SEM_CREATE = 13
     SEM_TAKE = 14
+    SELECT = 15
 
 
 class Status(IntEnum):
@@ -56,6 +58,8 @@ class Status(IntEnum):
     BAD_ARG = -2
     BAD_SOCKET = -3
     NO_HANDLE = -4
+    UNSUPPORTED = -5        # a known op this firmware was built without (SELECT)
+    NO_MEMORY = -6          # FreeRTOS could not allocate what the call needs (a socket set)
 
 
 # struct tch_mailbox: offsets of the header fields.

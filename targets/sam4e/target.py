@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from harness import HARNESS_IP, HARNESS_MAC
 from harness.target import TargetConfig, TargetUnavailable
@@ -49,7 +49,6 @@ class Sam4eTarget(MailboxTarget):
     """FreeRTOS+TCP on a SAM4E board (or the emulated one): socket calls through the SWD mailbox,
     frames through the wire engine on the NIC cabled to the board."""
 
-    unsupported: ClassVar[Mapping[str, str]] = {"select": "the agent mailbox (PROTOCOL v1) has no SELECT op"}
     error = Sam4eError
     device_errors = (BoardError,)
 

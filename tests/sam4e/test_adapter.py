@@ -15,7 +15,7 @@ from targets.sam4e.adapter import BoardError, Sam4eBoard
 from targets.sam4e.driver import MailboxError, MailboxTimeout
 from targets.sam4e.emulation.constants import CHIPID_CIDR, PERIPH_BASE
 from targets.sam4e.emulation.elf import build_elf
-from targets.sam4e.mailbox import HEADER, SLOT, SLOTS, Op, Status, slot_offset
+from targets.sam4e.mailbox import HEADER, LAYOUT_VERSION, SLOT, SLOTS, Op, Status, slot_offset
 from targets.sam4e.rtt import RttStream
 from tests.conftest import require
 from tests.sam4e.test_adapter_rig import Rig, make_rig, probe_for, wait_for
@@ -134,8 +134,8 @@ def test_firmware_without_the_agent_times_out_with_a_hint(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(("offset", "value", "field"), [
     (HEADER["magic"], 0xDEADBEEF, "magic 0xdeadbeef, expected 0x31484354"),
-    (HEADER["layout_version"], 2 | (SLOTS << 16), "layout_version 2, expected 1"),
-    (HEADER["slot_count"] - 2, 1 | (3 << 16), "slot_count 3, expected 4"),
+    (HEADER["layout_version"], 1 | (SLOTS << 16), "layout_version 1, expected 2"),   # a v1 firmware
+    (HEADER["slot_count"] - 2, LAYOUT_VERSION | (3 << 16), "slot_count 3, expected 4"),
     (HEADER["data_size"], 512, "data_size 512, expected 1024"),
 ])
 def test_header_mismatch(rig: Rig, booted: Sam4eBoard, offset: int, value: int, field: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from stack_under_test import StackConfig
 from stack_under_test.constants import Errno, SockOpt
 from targets.sam4e.emulation import EmulatedSam4e, FirmwareImage, build_firmware_elf
 from targets.sam4e.emulation.constants import (
@@ -178,7 +179,7 @@ def test_boot_writes_the_header_and_an_rtt_block_pyocd_reads(dev: Booted) -> Non
     assert [c.name for c in block.up_channels] == ["Terminal"] and len(block.down_channels) == 1
     mailbox = dev.image.symbols["tch_mailbox"]
     boot_line = block.up_channels[0].read().decode()
-    assert boot_line.endswith(f"tch: agent up, layout 1, 4 slots, mailbox 0x{mailbox:08x}, "
+    assert boot_line.endswith(f"tch: agent up, layout {LAYOUT_VERSION}, 4 slots, mailbox 0x{mailbox:08x}, "
                               f"boot {header['boot_id']:08x}\n"), boot_line
     dev.host.ok(Op.NOP, slot=2)
     time.sleep(0.01)  # the log line follows the answer (tch_ops.done)
@@ -226,6 +227,70 @@ def test_statuses_and_freertos_results(dev: Booted) -> None:
     assert (full.status, full.result) == (Status.NO_HANDLE, 0)
     assert [h.ok(Op.SEM_CREATE) for _ in range(4)] == [1, 2, 3, 4]
     assert h.call(Op.SEM_CREATE).status == Status.NO_HANDLE
+
+
+# ---- SELECT (op 15) -------------------------------------------------------------------------
+
+READ, WRITE, EXCEPT = 1, 2, 4     # eSELECT_*
+
+
+@pytest.fixture
+def dev_select(image: FirmwareImage) -> Iterator[Booted]:
+    """A firmware built with ipconfigSUPPORT_SELECT_FUNCTION 1."""
+    booted = Booted(image, gmac_if=None, config=StackConfig(select=True))
+    try:
+        yield booted
+    finally:
+        booted.close()
+
+
+def test_select_without_select_support_is_unsupported(dev: Booted) -> None:
+    """The default build (ipconfigSUPPORT_SELECT_FUNCTION 0): UNSUPPORTED before the handle is looked
+    up; the argument checks of tch_mailbox.c come first."""
+    h = dev.host
+    sock = h.ok(Op.SOCKET)
+    for handle in (sock, 7):
+        r = h.call(Op.SELECT, handle, READ, 0)
+        assert (r.status, r.result) == (Status.UNSUPPORTED, 0)
+    assert h.call(Op.SELECT, sock, 0x10, 0).status == Status.BAD_ARG
+    assert h.call(Op.SELECT, sock, READ, -2).status == Status.BAD_ARG
+
+
+def test_select_statuses_and_results(dev_select: Booted) -> None:
+    h = dev_select.host
+    boot = dev_select.fw._boot
+    assert boot is not None
+    assert h.call(Op.SELECT, 3, READ, 0).status == Status.BAD_SOCKET
+    assert h.call(Op.SELECT, 1, 0x1F, 0).status == Status.BAD_ARG
+    sock = h.ok(Op.SOCKET)
+    assert h.ok(Op.BIND, sock, 7000) == 0 and h.ok(Op.LISTEN, sock, 2) == 0
+    # A listening socket with nobody to accept: nothing ready, 0 at once for timeout 0.
+    assert h.ok(Op.SELECT, sock, READ | WRITE | EXCEPT, 0) == 0
+    assert h.ok(Op.SELECT, sock, 0, 0) == 0
+    # A fresh (closed-state) socket is EXCEPT (vSocketSelectTCP: eCLOSED), only when asked for.
+    other = h.ok(Op.SOCKET)
+    assert h.ok(Op.SELECT, other, READ | EXCEPT, 0) == EXCEPT
+    assert h.ok(Op.SELECT, other, READ, 0) == 0          # FD_CLR first: the old EXCEPT is gone
+    assert set(boot.socket_sets) == {sock, other}       # one set per handle, made on first use
+    # CLOSESOCKET forgets the handle's set; the next socket in that handle gets a new one.
+    assert h.ok(Op.CLOSESOCKET, other) == 1
+    assert h.call(Op.SELECT, other, READ, 0).status == Status.BAD_SOCKET
+    assert set(boot.socket_sets) == {sock}
+    assert h.ok(Op.SOCKET) == other
+    assert h.ok(Op.SELECT, other, EXCEPT, 0) == EXCEPT
+
+
+def test_select_waits_its_timeout_in_its_own_slot(dev_select: Booted) -> None:
+    h = dev_select.host
+    sock = h.ok(Op.SOCKET)
+    assert h.ok(Op.BIND, sock, 7000) == 0 and h.ok(Op.LISTEN, sock, 1) == 0
+    seq = h.submit(0, Op.SELECT, (sock, READ, 300))      # nobody connects: 0 after 300 ms
+    for slot in (1, 2, 3):
+        assert h.ok(Op.CONNSTATUS, sock, slot=slot) == 1  # eTCP_LISTEN
+    assert not h.answered(0, seq)
+    r = h.wait(0, seq)
+    assert (r.status, r.result) == (Status.OK, 0)
+    assert 290 <= r.t_end - r.t_start <= 400             # ticks: 1 kHz
 
 
 def test_a_blocking_call_holds_only_its_own_slot(dev: Booted) -> None:

@@ -49,9 +49,17 @@ def test_host_build_names_the_missing_compiler(tmp_path: Path, monkeypatch: pyte
         cross_compile(tmp_path)
 
 
-@pytest.mark.parametrize("defines", [(), ("TCH_USE_SEGGER_RTT=1", "configSUPPORT_STATIC_ALLOCATION=0")],
-                         ids=["builtin-rtt-static", "segger-rtt-dynamic"])
+# FreeRTOS+TCP's select API: the agent calls it only when built with ipconfigSUPPORT_SELECT_FUNCTION 1.
+SELECT_CALLS = {"FreeRTOS_CreateSocketSet", "FreeRTOS_DeleteSocketSet", "FreeRTOS_FD_SET", "FreeRTOS_FD_CLR",
+                "FreeRTOS_select"}
+NO_SELECT = "ipconfigSUPPORT_SELECT_FUNCTION=0"
+
+
+@pytest.mark.parametrize("defines", [(), ("TCH_USE_SEGGER_RTT=1", "configSUPPORT_STATIC_ALLOCATION=0"),
+                                     (NO_SELECT,), (NO_SELECT, "configSUPPORT_STATIC_ALLOCATION=0")],
+                         ids=["builtin-rtt-static", "segger-rtt-dynamic", "no-select", "no-select-dynamic"])
 def test_firmware_cross_compiles_for_cortex_m4f_with_werror(tmp_path: Path, defines: tuple[str, ...]) -> None:
+    """The stubs' default is the README's build (select on); each variant builds with -Werror."""
     require_arm_gcc()
     objects = cross_compile(tmp_path, defines)
     assert sorted(o.stem for o in objects) == sorted(s.stem for s in firmware_sources())
@@ -63,9 +71,14 @@ def test_firmware_cross_compiles_for_cortex_m4f_with_werror(tmp_path: Path, defi
     assert agent["tch_mailbox"] in "BC" and agent["tch_agent_start"] == "T" and agent["tch_log"] == "T"
     assert {"FreeRTOS_socket", "FreeRTOS_accept", "FreeRTOS_recv", "FreeRTOS_setsockopt",
             "FreeRTOS_connstatus", "xQueueSemaphoreTake"} <= {n for n, t in agent.items() if t == "U"}
-    assert ("xTaskCreateStatic" in agent) == (not defines)
+    assert ("xTaskCreateStatic" in agent) == ("configSUPPORT_STATIC_ALLOCATION=0" not in defines)
+    called = {n for n, t in agent.items() if t == "U"}
+    if NO_SELECT in defines:
+        assert not called & SELECT_CALLS, "a build without select must not reference the select API"
+    else:
+        assert SELECT_CALLS <= called
     rtt = symbols(tmp_path / "tch_rtt.o")
-    if defines:
+    if "TCH_USE_SEGGER_RTT=1" in defines:
         assert rtt["SEGGER_RTT_Write"] == "U" and "_SEGGER_RTT" not in rtt
     else:
         assert rtt["_SEGGER_RTT"] in "BC" and not any(t == "U" and n != "memcpy" for n, t in rtt.items())

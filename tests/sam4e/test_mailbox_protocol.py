@@ -17,10 +17,12 @@ import pytest
 
 from targets.sam4e.mailbox import (
     DATA_SIZE,
+    FOREVER,
     HEADER,
     LAYOUT_VERSION,
     MAGIC,
     MAILBOX_SIZE,
+    SELECT_EVENTS,
     SLOT,
     SLOT_SIZE,
     SLOTS,
@@ -249,6 +251,61 @@ def test_recv_length_is_checked_against_the_data_area(host: Host, length: int, s
     host.serve(0, lambda *a: calls.append(a) or (Status.OK, 0, b""))
     assert host.response(0).status == status
     assert len(calls) == (status == Status.OK)
+
+
+@pytest.mark.parametrize("events", [-1, SELECT_EVENTS + 1, 0x10, 0xFF, -(2**31), 2**31 - 1])
+def test_select_events_beyond_eselect_all_are_bad_arg(host: Host, events: int) -> None:
+    """eSELECT_CALL_IP (0x10) and above are FreeRTOS's own: tch_mailbox.c refuses them, and no call
+    reaches the binding (so a build without select answers BAD_ARG, not UNSUPPORTED, here too)."""
+    seq = host.submit(0, Op.SELECT, [1, events, 0])
+    assert host.serve(0, lambda *a: pytest.fail("bad SELECT events reached the binding"))
+    r = host.response(0)
+    assert (r.resp_seq, r.status, r.result, r.data) == (seq, Status.BAD_ARG, 0, b"")
+
+
+@pytest.mark.parametrize("timeout", [-2, -1000, -(2**31)])
+def test_a_select_timeout_below_forever_is_bad_arg(host: Host, timeout: int) -> None:
+    seq = host.submit(0, Op.SELECT, [1, 1, timeout])
+    assert host.serve(0, lambda *a: pytest.fail("a bad SELECT timeout reached the binding"))
+    r = host.response(0)
+    assert (r.resp_seq, r.status, r.result, r.data) == (seq, Status.BAD_ARG, 0, b"")
+
+
+@pytest.mark.parametrize(("events", "timeout"), [(0, 0), (1, FOREVER), (2, 250), (4, 0), (8, 0),
+                                                  (SELECT_EVENTS, 2**31 - 1)])
+def test_a_valid_select_reaches_the_binding_untouched(host: Host, events: int, timeout: int) -> None:
+    """Every eSELECT bit combination (0..15), a timeout in ms or FOREVER: the binding gets the args as
+    written and its answer (status and FreeRTOS_select's bits) is published as it gave it."""
+    calls = []
+
+    def select(op: int, args: tuple[int, ...], data: bytes) -> tuple[int, int, bytes]:
+        calls.append((op, args, data))
+        return Status.OK, events & 3, b""
+
+    seq = host.submit(0, Op.SELECT, [3, events, timeout])
+    assert host.serve(0, select)
+    assert calls == [(Op.SELECT, (3, events, timeout, 0, 0, 0), b"")]
+    r = host.response(0)
+    assert (r.resp_seq, r.status, r.result, r.data) == (seq, Status.OK, events & 3, b"")
+
+
+@pytest.mark.parametrize("status", [Status.UNSUPPORTED, Status.NO_MEMORY, Status.BAD_SOCKET])
+def test_select_refusals_of_the_binding_are_published(host: Host, status: Status) -> None:
+    """A build without select (UNSUPPORTED), no heap for a set (NO_MEMORY), an unknown handle."""
+    seq = host.submit(0, Op.SELECT, [1, 1, 0])
+    host.serve(0, lambda *a: (status, 0, b"ignored"))
+    r = host.response(0)
+    assert (r.resp_seq, r.status, r.result, r.data) == (seq, status, 0, b"")
+
+
+def test_other_ops_keep_their_args_unchecked_by_the_select_rule(host: Host) -> None:
+    """The SELECT checks are SELECT's: a NOP or SEND with the same argument values still runs."""
+    calls = []
+    for op in (Op.NOP, Op.SEND, Op.SEM_TAKE):
+        host.submit(0, op, [1, 0xFF, -2])
+        host.serve(0, lambda *a: calls.append(a[0]) or (Status.OK, 0, b""))
+        assert host.response(0).status == Status.OK
+    assert calls == [Op.NOP, Op.SEND, Op.SEM_TAKE]
 
 
 def test_a_refusal_by_the_binding_is_published_without_data(host: Host) -> None:

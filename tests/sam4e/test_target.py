@@ -18,7 +18,7 @@ from harness import HARNESS_MAC
 from harness.cli import main
 from harness.target import load_target
 from harness.wire import links
-from stack_under_test import StackConfig
+from targets.mailbox_target import plan
 from targets.sam4e.config import load_board
 from targets.sam4e.emulation import (
     EmulatedSam4e,
@@ -27,11 +27,13 @@ from targets.sam4e.emulation import (
     register_board,
     unregister_board,
 )
+from targets.sam4e.mailbox import FOREVER, Op
 from targets.sam4e.target import Sam4eError, Sam4eTarget, check_interface
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE_PARTS = ("handshake", "recv")
+SELECT_CASES = REPO / "testcases" / "events" / "select.yaml"
 
 
 def test_the_target_file_loads_with_its_board_section() -> None:
@@ -40,6 +42,26 @@ def test_the_target_file_loads_with_its_board_section() -> None:
     board = load_board(config.path)
     assert board.pack.suffix == ".pack" and board.nic and board.probe
     assert config.verdicts_path == REPO / "targets" / "sam4e.verdicts.yaml"
+
+
+def test_the_target_file_declares_select_as_built() -> None:
+    """PROTOCOL v2 has SELECT: the capability and the FreeRTOSIPConfig.h value it needs."""
+    config = load_target("sam4e")
+    assert "select" in config.capabilities and config.fixed_settings["select"] is True
+    assert "select" not in Sam4eTarget.unsupported
+
+
+@pytest.mark.parametrize(("args", "request_"), [
+    ({"sock": 3, "events": 1, "timeout": 0}, [3, 1, 0]),
+    ({"sock": 2, "events": 7, "timeout": 0.25}, [2, 7, 250]),
+    ({"sock": 1, "events": 4, "timeout": None}, [1, 4, FOREVER]),   # None: portMAX_DELAY
+    ({"sock": 1, "events": 2}, [1, 2, FOREVER]),
+])
+def test_select_maps_to_the_select_op(args: dict[str, object], request_: list[int]) -> None:
+    """The runner's select (sock, events bitmask, timeout in seconds) as one SELECT request; its
+    result is FreeRTOS_select's value, taken whole."""
+    calls = plan("select", args)
+    assert next(calls) == (Op.SELECT, request_, b"")
 
 
 def test_interface_errors_say_what_to_fix() -> None:
@@ -74,10 +96,12 @@ def cable() -> Iterator[tuple[str, str]]:
 
 
 def _firmware(image: object, gmac: str) -> object:
-    from targets.sam4e.emulation.firmware import AgentFirmware
+    from targets.sam4e.emulation.firmware import AgentFirmware, stack_config_for
 
-    # The README's build: FreeRTOS+TCP defaults plus ipconfigSOCKET_HAS_USER_SEMAPHORE 1.
-    return AgentFirmware(image, gmac_if=gmac, config=StackConfig(user_semaphore=True))  # type: ignore[arg-type]
+    # Built as targets/sam4e.yaml's settings.fixed says (the README's FreeRTOSIPConfig.h: FreeRTOS+TCP
+    # defaults plus ipconfigSOCKET_HAS_USER_SEMAPHORE 1 and ipconfigSUPPORT_SELECT_FUNCTION 1).
+    config = stack_config_for(load_target("sam4e"))
+    return AgentFirmware(image, gmac_if=gmac, config=config)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -119,12 +143,14 @@ def test_socket_calls_through_the_mailbox(emulated_target_file: Path) -> None:
         assert _wait(target, target.call("bind", sock=sock.raw, port=5000)).means("ok")
         assert _wait(target, target.call("listen", sock=sock.raw, backlog=2)).means("ok")
         assert _wait(target, target.call("connstatus", sock=sock.raw)).name == "LISTEN"
+        ready = _wait(target, target.call("select", sock=sock.raw, events=1, timeout=0))
+        assert ready.means("timeout") and ready.raw == 0   # nobody to accept: FreeRTOS_select's 0
         pending = target.call("accept", sock=sock.raw)   # blocks: portMAX_DELAY
         state = _wait(target, target.call("issocketconnected", sock=sock.raw))
         assert state.raw == 0 and not pending.done      # another slot answered meanwhile
         assert _wait(target, target.call("closesocket", sock=sock.raw)).means("ok")
-        with pytest.raises(Sam4eError, match="select: the agent mailbox"):
-            target.call("select", sock=1, events=1, timeout=0)
+        with pytest.raises(Sam4eError, match="select: the agent answered TCH_ST_BAD_SOCKET"):
+            _wait(target, target.call("select", sock=sock.raw, events=1, timeout=0))
         assert any("rtt: " in text for _, text in target.notes())
     finally:
         target.close()
@@ -152,3 +178,23 @@ def test_handshake_and_recv_cases_on_the_emulated_board(emulated_target_file: Pa
     totals = summary["totals"]
     print("sam4e (emulated):", json.dumps(totals), f"{summary['wall_time']:.1f} s")
     assert totals["passed"] > 0 and totals["errors"] == 0
+
+
+def _verdicts(status: int, results: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    out = capsys.readouterr()
+    assert status == 0, out.out[-4000:] + out.err[-2000:]
+    cases = json.loads((results / "summary.json").read_text())["cases"]
+    return {case["id"]: case["verdict"] for case in cases}
+
+
+def test_select_cases_on_the_emulated_board_as_on_inprocess(emulated_target_file: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """testcases/events/select.yaml through the SELECT op: none skipped (the capability is declared),
+    every one passes, the same verdicts as the in-process target's."""
+    board = tmp_path / "board"
+    status = main(["run", "--target", str(emulated_target_file), "--results", str(board), str(SELECT_CASES)])
+    on_board = _verdicts(status, board, capsys)
+    inproc = tmp_path / "inprocess"
+    status = main(["run", "--target", "inprocess", "--results", str(inproc), str(SELECT_CASES)])
+    assert on_board == _verdicts(status, inproc, capsys)
+    assert len(on_board) == 2 and set(on_board.values()) == {"pass"}, on_board

@@ -68,12 +68,13 @@ class Peer:
     # -- wire ------------------------------------------------------------------
     def send(self, flags: str, *, seq: int | None = None, ack: int | None = None, payload: bytes = b"",
              window: int | None = None, options: list | None = None, dport: int | None = None,
-             at: float | None = None, sport: int | None = None) -> None:
+             at: float | None = None, sport: int | None = None, urgptr: int = 0) -> None:
         pkt = (Ether(src=self.mac, dst=DUT_MAC) / IP(src=self.ip, dst=DUT_IP)
                / TCP(sport=sport or self.port, dport=self.dut_port if dport is None else dport, flags=flags,
                      seq=self.seq if seq is None else seq,
                      ack=(self.rcv_nxt if ack is None else ack) if "A" in flags or ack is not None else 0,
-                     window=self.window if window is None else window, options=options or []) / payload)
+                     window=self.window if window is None else window, options=options or [],
+                     urgptr=urgptr) / payload)
         self.stack.receive(bytes(pkt), self.stack.now if at is None else at)
         self._collect()
 

@@ -35,6 +35,7 @@ FREERTOS_DEFAULTS = {
     "select": False,                      # ipconfigSUPPORT_SELECT_FUNCTION 0
     "ttl": 128,                           # ipconfigTCP_TIME_TO_LIVE 128
     "arp_cache_age": 1500.0,              # ipconfigMAX_ARP_AGE 150 x ipARP_TIMER_PERIOD_MS 10 s
+    "gratuitous_arp": True,               # vARPAgeCache: ARP timer 10 s, arpGRATUITOUS_ARP_PERIOD 20 s
 }
 ARP_CACHE_ENTRIES = 10                    # ipconfigARP_CACHE_ENTRIES ( 10 )
 

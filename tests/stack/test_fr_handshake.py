@@ -148,6 +148,27 @@ def test_FR_HS_3_crossing_syn_aborts_with_syn_rst() -> None:
     assert state_changes(st.pop_events(), h) == [(1.0, 2, 8)]
 
 
+@pytest.mark.parametrize(("flags", "reply"), [("S", "SR"), ("A", "RA"), ("SAF", "SRA")],
+                         ids=["crossing-syn", "bare-ack", "synack-fin"])
+def test_FR_HS_3_prvHandleSynReceived_rst_in_connect_syn_has_the_sockets_window(flags: str,
+                                                                                reply: str) -> None:
+    # The reply is the received header with RST added, but it leaves through prvSendData ->
+    # prvTCPReturnPacket(pxSocket, ...), whose prvTCPReturn_CheckTCPWindow writes the socket's
+    # window (min(xSize.ulRxWindowLength, uxRxStreamSize)): 2920 as on the wire, not the
+    # segment's 64240 and not 0. With WIN_PROPERTIES it follows the socket's receive window.
+    for opts, window in (({}, 2920), ({"win_properties": {"tx_buf": 5840, "tx_win": 2, "rx_buf": 5840,
+                                                           "rx_win": 1}}, 1460)):
+        st, peer, h, call = client(**opts)
+        syn = syns(peer.take())[0]
+        assert syn.tcp.window == window                  # the SYN's window comes from the same place
+        peer.dut_port = syn.tcp.sport
+        ack = (syn.tcp.seq + 1) % 2**32
+        peer.send(flags, seq=20000, ack=ack if "A" in flags else 12345, options=MSS_ONLY, window=64240)
+        sent = peer.take()
+        assert [(str(s.tcp.flags), s.tcp.window) for s in sent] == [(reply, window)]
+        assert st.connstatus(h) == TcpState.CLOSE_WAIT
+
+
 def test_FR_HS_3_synack_fin_aborts_with_rst() -> None:
     st, peer, h, call = client()
     syn = syns(peer.take())[0]
@@ -216,7 +237,9 @@ def test_FR_HS_4_fixed_by_upstream_defects_false(options: list, pad: int | None,
     assert checksums_ok(bytes(sa.pkt))
 
 
-def test_FR_HS_4_only_the_synack_is_affected() -> None:
+def test_FR_HS_4_later_replies_that_fit_their_frame_are_unaffected() -> None:
+    # The defect hits a reply longer than the frame it is built in (test_fr_checksum_length.py);
+    # 54-byte ACKs to 54- and 59-byte frames always fit.
     # (wirekit.checksums_ok, not peer.checksum_ok: the latter counts Ethernet padding into the TCP
     # checksum, so it fails every 60-byte padded frame, e.g. a bare ACK.)
     st, listener = listening_stack()

@@ -31,8 +31,8 @@ from wirekit import (
     tcp_frame,
 )
 
-from stack_under_test import wire
-from stack_under_test.netif import ARP_HOLD_TIME, ARP_QUEUE_LEN
+from stack_under_test import Stack, StackConfig, wire
+from stack_under_test.netif import ARP_HOLD_TIME, ARP_QUEUE_LEN, NetIf
 
 H_IP = wire.ip_to_int(HARNESS_IP)
 S_IP = wire.ip_to_int(STACK_IP)
@@ -454,3 +454,39 @@ def test_mutated_valid_frames_never_raise(data: st.DataObject) -> None:
     _assert_delivered_are_valid(rig)
     for _, out in rig.pop_raw():
         assert checksums_ok(out)
+
+
+# ------------------------------------------------------------- gratuitous ARP (ARP timer)
+def _announcements(frames: list[tuple[float, Ether]]) -> list[float]:
+    out = []
+    for t, f in frames:
+        if ARP in f and f[ARP].op == 1 and f[ARP].psrc == f[ARP].pdst == STACK_IP:
+            assert (f.dst, f.src, f[ARP].hwsrc, f[ARP].hwdst) == (BROADCAST, STACK_MAC, STACK_MAC,
+                                                                 "00:00:00:00:00:00")
+            out.append(t)
+    return out
+
+
+@pytest.mark.parametrize("start", [0.0, 5.0, 0.1])
+def test_vARPAgeCache_gratuitous_arp_10s_after_start_then_every_30s(start: float) -> None:
+    # ipARP_TIMER_PERIOD_MS 10 s; a gratuitous ARP when none was sent yet or the last one is more
+    # than arpGRATUITOUS_ARP_PERIOD (20 s) old: at the 1st, 4th, 7th... expiry of the timer.
+    rig = NetRig(StackConfig())
+    rig.netif = NetIf(rig.config, rig.counters, rig._on_tcp, now=start)
+    assert rig.netif.next_deadline() == start + 10.0
+    rig.netif.advance(start + 95.0)
+    assert _announcements(rig.pop()) == pytest.approx([start + 10.0, start + 40.0, start + 70.0])
+    assert rig.counters["arp_gratuitous_sent"] == 3
+    assert rig.counters["arp_request_sent"] == 0
+    assert rig.netif.next_deadline() == pytest.approx(start + 100.0)
+
+
+def test_vARPAgeCache_gratuitous_arp_from_the_stacks_creation_and_switchable() -> None:
+    st = Stack(StackConfig(), now=2.0)
+    st.advance(75.0)
+    frames = [(t, Ether(raw)) for t, raw in st.pop_frames()]
+    assert _announcements(frames) == [12.0, 42.0, 72.0] and len(frames) == 3
+    quiet = Stack(StackConfig(gratuitous_arp=False), now=2.0)
+    assert quiet.next_deadline() is None
+    quiet.advance(75.0)
+    assert quiet.pop_frames() == []

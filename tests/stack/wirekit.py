@@ -89,9 +89,13 @@ class Delivered:
 
 @dataclass
 class NetRig:
-    """A NetIf alone, with on_tcp recorded and its output parsed by scapy."""
+    """A NetIf alone, with on_tcp recorded and its output parsed by scapy.
 
-    config: StackConfig = field(default_factory=StackConfig)
+    The default config turns the gratuitous ARP (a timer that never ends) off; pass a config to
+    have it.
+    """
+
+    config: StackConfig = field(default_factory=lambda: StackConfig(gratuitous_arp=False))
     counters: Counter = field(default_factory=Counter)
     delivered: list[Delivered] = field(default_factory=list)
 

@@ -7,7 +7,9 @@ What runs "on the core" after a flash boot:
   blocking call (recv, accept, connect) holds only its own slot;
 - the socket calls are served by the bundled sans-IO stack (stack_under_test), with the agent's
   handle tables and argument checks of tch_agent_freertos.c, on the wall clock: an "IP task"
-  thread feeds it the frames of the emulated GMAC (gmac.py) and runs its timers;
+  thread feeds it the frames of the emulated GMAC (gmac.py) and runs its timers; the stack is
+  "built" with a StackConfig, `stack_config_for(target)` the one a target file's settings.fixed
+  declares (select: true is ipconfigSUPPORT_SELECT_FUNCTION 1, so SELECT is served);
 - the log goes to SEGGER RTT up-channel 0 in SRAM (rtt.py), one line per call as TCH_LOG_CALLS.
 
 Time is the core's: the FreeRTOS tick (1 kHz) and the stack's clock stop while the core is halted,
@@ -34,7 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +59,8 @@ from .gmac import Gmac, GmacError
 from .rtt import RttLog
 
 if TYPE_CHECKING:
+    from harness.target import TargetConfig
+
     from .board import EmulatedSam4e
     from .elf import FirmwareImage
 
@@ -165,6 +169,7 @@ class _Boot:
         self._active: set[int] = set()
         self._heartbeat = threading.Lock()        # tch_worker's critical section around it
         self.sockets: dict[int, int] = {}         # agent handle -> stack handle
+        self.socket_sets: dict[int, int] = {}     # agent handle -> its SELECT's stack socket set
         self.semaphores: dict[int, int] = {}      # agent handle -> stack semaphore id
         self.rx_budget: int | None = None         # set on resume: what the descriptor ring held
         self.gmac: Gmac | None = None
@@ -333,6 +338,8 @@ class _Boot:
     def _call(self, op: int, arg: tuple[int, ...], data: bytes) -> tuple[int, int, bytes]:
         st = self.stack
         ok = Status.OK
+        if op == Op.SELECT and not st.config.select:
+            return Status.UNSUPPORTED, 0, b""  # built without ipconfigSUPPORT_SELECT_FUNCTION 1
         if op in (Op.NOP, Op.SOCKET, Op.SEM_CREATE, Op.SEM_TAKE):
             s = 0
         else:  # every other op names a socket in arg[0]
@@ -352,6 +359,8 @@ class _Boot:
             call = self._block(st.accept(s))
             if call.cancelled:
                 return Status.BAD_SOCKET, 0, b""
+            # tch_set_leave_parent takes an accepted child out of its listener's set; the model never
+            # counts a child among its parent's set's members, so there is nothing to take out here.
             result = int(call.result or 0)
             own = next((h for h, v in self.sockets.items() if v == result), None)
             return (ok, own, b"") if own is not None else self._new_handle(result)
@@ -373,7 +382,10 @@ class _Boot:
         if op == Op.SHUTDOWN:
             return ok, st.shutdown(s, arg[1]), b""
         if op == Op.CLOSESOCKET:
-            return ok, st.closesocket(s), b""  # the handle was freed above
+            # The handle was freed above; its set goes with it (FreeRTOS_DeleteSocketSet after the
+            # close). The model has no delete: a SELECT still running keeps the set it holds.
+            self.socket_sets.pop(arg[0], None)
+            return ok, st.closesocket(s), b""
         if op == Op.SETSOCKOPT:
             return self._setsockopt(s, arg[1], arg[2], data)
         if op == Op.ISCONNECTED:
@@ -391,7 +403,25 @@ class _Boot:
             if sem is None or timeout is False:
                 return _BAD_ARG
             return self._finish(self._block(st.semaphore_take(sem, timeout)))
+        if op == Op.SELECT:
+            return self._select(arg[0], s, arg[1], arg[2])
         return Status.BAD_OP, 0, b""  # tch_mailbox.c knows an op this switch does not
+
+    def _select(self, handle: int, s: int, events: int, ms: int) -> tuple[int, int, bytes]:
+        """tch_select: what targets/inprocess.py's `_select` does, on the handle's own socket set (made
+        on its first SELECT): FD_CLR every bit, FD_SET the events, FreeRTOS_select with the timeout."""
+        timeout = _seconds(ms)
+        if timeout is False:
+            return _BAD_ARG  # tch_mailbox.c refused it already
+        ident = self.socket_sets.get(handle)
+        if ident is None:
+            ident = self.stack.socketset_create()
+            if not ident:
+                return Status.NO_MEMORY, 0, b""  # FreeRTOS_CreateSocketSet() returned NULL
+            self.socket_sets[handle] = ident
+        self.stack.fd_clr(ident, s, 0xFF)
+        self.stack.fd_set(ident, s, events)
+        return self._finish(self._block(self.stack.select(ident, timeout)))
 
     def _new_handle(self, stack_handle: int) -> tuple[int, int, bytes]:
         """tch_socket_result: 0 (accept timed out) and -1 (invalid) pass; a socket that finds no
@@ -465,6 +495,17 @@ def _seconds(ms: int) -> float | None | bool:
 
 
 # ---- the firmware -------------------------------------------------------------------------------
+
+_STACK_FIELDS = {f.name for f in fields(StackConfig)}
+
+
+def stack_config_for(target: TargetConfig) -> StackConfig:
+    """The StackConfig of a firmware built as `target`'s settings.fixed says (its FreeRTOSIPConfig.h:
+    select, user_semaphore, keepalive, ...); the rest are FreeRTOS+TCP's defaults."""
+    effective, _ = target.settings_plan({})
+    built = {k: v for k, v in effective.items() if k in target.fixed_settings and k in _STACK_FIELDS}
+    return StackConfig(**built)
+
 
 class AgentFirmware:
     """The agent firmware the emulated board boots from flash (board.Firmware).

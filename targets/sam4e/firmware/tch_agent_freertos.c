@@ -21,6 +21,13 @@
 #error "the harness agent needs ipconfigUSE_TCP 1"
 #endif
 
+/* SELECT needs FreeRTOS_select(); a build without it answers SELECT with TCH_ST_UNSUPPORTED. */
+#if defined(ipconfigSUPPORT_SELECT_FUNCTION) && (ipconfigSUPPORT_SELECT_FUNCTION == 1)
+#define TCH_SELECT 1
+#else
+#define TCH_SELECT 0
+#endif
+
 /* Option numbers that FreeRTOS_Sockets.h defines only under some ipconfig (V4.4.1 values). */
 #define TCH_SO_SET_SEMAPHORE      3
 #define TCH_SO_TCP_CONN_HANDLER   6
@@ -30,8 +37,16 @@
 
 struct tch_mailbox tch_mailbox;
 
-/* Handle h names tch_sockets[h - 1] (NULL: free); 0 is never a handle. */
-static Socket_t tch_sockets[TCH_MAX_SOCKETS];
+/* Handle h names tch_sockets[h - 1]; 0 is never a handle. */
+struct tch_socket_entry {
+    Socket_t socket;    /* NULL: the handle names no socket */
+#if TCH_SELECT
+    SocketSet_t set;    /* SELECT's set for this socket, made on its first SELECT (NULL: none yet) */
+    uint8_t selecting;  /* SELECTs running on `set`: a closed socket's set outlives the last one */
+    uint8_t closing;    /* CLOSESOCKET is between taking the handle and FreeRTOS_closesocket() */
+#endif
+};
+static struct tch_socket_entry tch_sockets[TCH_MAX_SOCKETS];
 static SemaphoreHandle_t tch_sems[TCH_MAX_SEMAPHORES];
 static uint8_t tch_sem_reserved[TCH_MAX_SEMAPHORES];
 
@@ -44,6 +59,16 @@ static StaticSemaphore_t tch_sem_buffers[TCH_MAX_SEMAPHORES];
 
 /* ---- handle tables: several workers use them, so every change is under a critical section ---- */
 
+/* An entry a new socket may take: no socket, and nothing left of the previous one's set. */
+static int tch_entry_free(const struct tch_socket_entry *e)
+{
+#if TCH_SELECT
+    return e->socket == NULL && e->set == NULL && e->selecting == 0u && e->closing == 0u;
+#else
+    return e->socket == NULL;
+#endif
+}
+
 /* s's handle: its existing one (accept returns the listening socket itself under
  * FREERTOS_SO_REUSE_LISTEN_SOCKET), else a new one; 0 when the table is full. */
 static int32_t tch_socket_add(Socket_t s)
@@ -52,35 +77,149 @@ static int32_t tch_socket_add(Socket_t s)
 
     taskENTER_CRITICAL();
     for (h = 1; h <= (int32_t)TCH_MAX_SOCKETS && found == 0; h++) {
-        if (tch_sockets[h - 1] == s) {
+        if (tch_sockets[h - 1].socket == s) {
             found = h;
-        } else if (free_h == 0 && tch_sockets[h - 1] == NULL) {
+        } else if (free_h == 0 && tch_entry_free(&tch_sockets[h - 1])) {
             free_h = h;
         }
     }
     if (found == 0 && free_h != 0) {
-        tch_sockets[free_h - 1] = s;
+        tch_sockets[free_h - 1].socket = s;
         found = free_h;
     }
     taskEXIT_CRITICAL();
     return found;
 }
 
-/* The socket for handle h (NULL: none); `take` also frees the handle. */
+/* The socket for handle h (NULL: none); `take` also frees the handle (CLOSESOCKET). */
 static Socket_t tch_socket_get(int32_t h, int take)
 {
     Socket_t s = NULL;
 
     if (h >= 1 && h <= (int32_t)TCH_MAX_SOCKETS) {
         taskENTER_CRITICAL();
-        s = tch_sockets[h - 1];
+        s = tch_sockets[h - 1].socket;
         if (take) {
-            tch_sockets[h - 1] = NULL;
+            tch_sockets[h - 1].socket = NULL;
+#if TCH_SELECT
+            /* Its set, if any, is deleted once FreeRTOS_closesocket() is under way (tch_set_closed). */
+            if (s != NULL) {
+                tch_sockets[h - 1].closing = 1u;
+            }
+#endif
         }
         taskEXIT_CRITICAL();
     }
     return s;
 }
+
+#if TCH_SELECT
+/* ---- socket sets: one per handle, for SELECT ----
+ *
+ * A set is deleted only after FreeRTOS_closesocket() of its socket has been sent to the IP task and
+ * no SELECT runs on it any more: the IP task handles the close before the deletion (its event
+ * queue is in order), so neither the socket nor a running FreeRTOS_select() ever uses a freed set.
+ */
+
+/* Handle h's socket (in *s) and its set, made on first use, counted as in use until
+ * tch_set_release(h). NULL with *status BAD_SOCKET when h names no socket (closed meanwhile), or
+ * NO_MEMORY when FreeRTOS_CreateSocketSet() found no heap. h is a valid handle. */
+static SocketSet_t tch_set_acquire(int32_t h, Socket_t *s, int32_t *status)
+{
+    struct tch_socket_entry *e = &tch_sockets[h - 1];
+    SocketSet_t set = NULL, made = NULL;
+    int round;
+
+    /* Two rounds at most: the first finds no set and makes one, the second installs it (or uses
+     * the one another slot installed meanwhile). FreeRTOS allocates: not in a critical section. */
+    for (round = 0; round < 2 && set == NULL; round++) {
+        taskENTER_CRITICAL();
+        *s = e->socket;
+        if (*s != NULL) {
+            if (e->set == NULL) {
+                e->set = made;
+                made = NULL;
+            }
+            set = e->set;
+            if (set != NULL) {
+                e->selecting++;
+            }
+        }
+        taskEXIT_CRITICAL();
+        if (*s == NULL) {
+            *status = TCH_ST_BAD_SOCKET;
+            break;
+        }
+        if (set == NULL) {
+            made = FreeRTOS_CreateSocketSet();
+            if (made == NULL) {
+                *status = TCH_ST_NO_MEMORY;
+                break;
+            }
+        }
+    }
+    if (made != NULL) {
+        FreeRTOS_DeleteSocketSet(made); /* never used: another slot's set won, or the socket closed */
+    }
+    return set;
+}
+
+/* A SELECT on handle h's set returned: the last one out deletes the set of a closed socket. */
+static void tch_set_release(int32_t h)
+{
+    struct tch_socket_entry *e = &tch_sockets[h - 1];
+    SocketSet_t set = NULL;
+
+    taskENTER_CRITICAL();
+    e->selecting--;
+    if (e->selecting == 0u && e->socket == NULL && e->closing == 0u) {
+        set = e->set;
+        e->set = NULL;
+    }
+    taskEXIT_CRITICAL();
+    if (set != NULL) {
+        FreeRTOS_DeleteSocketSet(set);
+    }
+}
+
+/* CLOSESOCKET of handle h called FreeRTOS_closesocket() (`closed`: it returned 1): delete the set
+ * unless a SELECT still runs on it. A close that failed leaves the set to the socket (a leak). */
+static void tch_set_closed(int32_t h, int closed)
+{
+    struct tch_socket_entry *e = &tch_sockets[h - 1];
+    SocketSet_t set = NULL;
+
+    taskENTER_CRITICAL();
+    e->closing = 0u;
+    if (e->selecting == 0u || !closed) {
+        set = e->set;
+        e->set = NULL;
+    }
+    taskEXIT_CRITICAL();
+    if (set != NULL && closed) {
+        FreeRTOS_DeleteSocketSet(set);
+    }
+}
+
+/* FreeRTOS puts a new child socket in its listening socket's set (prvHandleListen: the parent's set,
+ * its bits | READ | EXCEPT). SELECT watches one socket, so an accepted child leaves that set: its
+ * events would show in the listener's SELECT, and it would keep pointing at a set deleted with the
+ * listener. FreeRTOS_FD_CLR() writes to the child only. */
+static void tch_set_leave_parent(int32_t h, Socket_t listener, Socket_t child)
+{
+    SocketSet_t set;
+
+    if (child == NULL || child == FREERTOS_INVALID_SOCKET || child == listener) {
+        return;
+    }
+    taskENTER_CRITICAL();
+    set = tch_sockets[h - 1].set;
+    taskEXIT_CRITICAL();
+    if (set != NULL) {
+        FreeRTOS_FD_CLR(child, set, (EventBits_t)eSELECT_ALL);
+    }
+}
+#endif /* TCH_SELECT */
 
 static SemaphoreHandle_t tch_sem_get(int32_t h)
 {
@@ -246,6 +385,32 @@ bad_arg:
     return 0;
 }
 
+#if TCH_SELECT
+/* FreeRTOS_select() on handle h's own set, as targets/inprocess.py's `_select`: every bit of the
+ * socket cleared (FD_CLR), the asked `events` set (FD_SET), then the wait. */
+static int32_t tch_select(int32_t h, EventBits_t events, int32_t ms, int32_t *status)
+{
+    Socket_t s;
+    SocketSet_t set;
+    TickType_t ticks;
+    BaseType_t r;
+
+    if (!tch_ms_to_ticks(ms, &ticks)) {
+        *status = TCH_ST_BAD_ARG; /* tch_mailbox.c refused it already */
+        return 0;
+    }
+    set = tch_set_acquire(h, &s, status);
+    if (set == NULL) {
+        return 0;
+    }
+    FreeRTOS_FD_CLR(s, set, (EventBits_t)eSELECT_ALL);
+    FreeRTOS_FD_SET(s, set, events);
+    r = FreeRTOS_select(set, ticks);
+    tch_set_release(h);
+    return (int32_t)r;
+}
+#endif /* TCH_SELECT */
+
 /* A new socket's handle, or -1 for FREERTOS_INVALID_SOCKET; a socket that finds no handle is
  * closed again (the harness could never name it) and answered NO_HANDLE. */
 static int32_t tch_socket_result(Socket_t s, int32_t *status)
@@ -276,7 +441,7 @@ static int32_t tch_agent_call(void *ctx, uint32_t op, const int32_t arg[TCH_ARGS
     socklen_t addr_len = sizeof addr;
     TickType_t ticks;
     SemaphoreHandle_t sem;
-    Socket_t s = NULL;
+    Socket_t s = NULL, child;
     BaseType_t r;
 
     (void)ctx;
@@ -286,6 +451,11 @@ static int32_t tch_agent_call(void *ctx, uint32_t op, const int32_t arg[TCH_ARGS
     case TCH_OP_SEM_CREATE:
     case TCH_OP_SEM_TAKE:
         break;
+#if !TCH_SELECT
+    case TCH_OP_SELECT: /* built without ipconfigSUPPORT_SELECT_FUNCTION 1: no FreeRTOS_select() */
+        *status = TCH_ST_UNSUPPORTED;
+        return 0;
+#endif
     default: /* every other op names a socket in arg[0] */
         s = tch_socket_get(arg[0], op == TCH_OP_CLOSESOCKET);
         if (s == NULL) {
@@ -310,7 +480,11 @@ static int32_t tch_agent_call(void *ctx, uint32_t op, const int32_t arg[TCH_ARGS
     case TCH_OP_LISTEN:
         return (int32_t)FreeRTOS_listen(s, (BaseType_t)arg[1]);
     case TCH_OP_ACCEPT:
-        return tch_socket_result(FreeRTOS_accept(s, &addr, &addr_len), status);
+        child = FreeRTOS_accept(s, &addr, &addr_len);
+#if TCH_SELECT
+        tch_set_leave_parent(arg[0], s, child);
+#endif
+        return tch_socket_result(child, status);
     case TCH_OP_CONNECT:
         if (!tch_port_ok(arg[2])) {
             break;
@@ -334,7 +508,11 @@ static int32_t tch_agent_call(void *ctx, uint32_t op, const int32_t arg[TCH_ARGS
     case TCH_OP_SHUTDOWN:
         return (int32_t)FreeRTOS_shutdown(s, (BaseType_t)arg[1]);
     case TCH_OP_CLOSESOCKET:
-        return (int32_t)FreeRTOS_closesocket(s); /* the handle was freed by tch_socket_get */
+        r = FreeRTOS_closesocket(s); /* the handle was freed by tch_socket_get */
+#if TCH_SELECT
+        tch_set_closed(arg[0], r == 1);
+#endif
+        return (int32_t)r;
     case TCH_OP_SETSOCKOPT:
         return tch_setsockopt(s, arg, data, data_len, status);
     case TCH_OP_ISCONNECTED:
@@ -349,6 +527,10 @@ static int32_t tch_agent_call(void *ctx, uint32_t op, const int32_t arg[TCH_ARGS
             break;
         }
         return xSemaphoreTake(sem, ticks) == pdTRUE ? 1 : 0;
+#if TCH_SELECT
+    case TCH_OP_SELECT: /* arg[1] within eSELECT_ALL, arg[2] >= TCH_FOREVER: tch_mailbox.c checked */
+        return tch_select(arg[0], (EventBits_t)arg[1], arg[2], status);
+#endif
     default:
         *status = TCH_ST_BAD_OP; /* tch_mailbox.c knows an op this switch does not */
         return 0;

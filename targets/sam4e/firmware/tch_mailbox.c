@@ -50,6 +50,12 @@ static int32_t tch_check(const struct tch_request *req)
     if (req->op == TCH_OP_RECV && (req->arg[1] < 0 || req->arg[1] > (int32_t)TCH_DATA_SIZE)) {
         return TCH_ST_BAD_ARG;
     }
+    /* SELECT: events within eSELECT_ALL (FreeRTOS would drop other bits silently), a timeout in
+     * ms or TCH_FOREVER. */
+    if (req->op == TCH_OP_SELECT
+        && (req->arg[1] < 0 || req->arg[1] > (int32_t)TCH_SELECT_EVENTS || req->arg[2] < TCH_FOREVER)) {
+        return TCH_ST_BAD_ARG;
+    }
     return TCH_ST_OK;
 }
 

@@ -1,5 +1,5 @@
 /*
- * The harness mailbox (PROTOCOL.md, layout version 1): the one C definition of the layout, and the
+ * The harness mailbox (PROTOCOL.md, layout version 2): the one C definition of the layout, and the
  * interface between the protocol code (tch_mailbox.c, no RTOS) and a stack binding
  * (tch_agent_freertos.c on the board; Python through ctypes on the host).
  *
@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 #define TCH_MAGIC          0x31484354u /* "TCH1" as bytes in memory (little-endian) */
-#define TCH_LAYOUT_VERSION 1u
+#define TCH_LAYOUT_VERSION 2u /* 2: op 15 SELECT, statuses -5 and -6 */
 #define TCH_SLOTS          4u
 #define TCH_DATA_SIZE      1024u
 #define TCH_ARGS           6u
@@ -39,7 +39,12 @@ extern "C" {
 #define TCH_OP_CONNSTATUS  12u
 #define TCH_OP_SEM_CREATE  13u
 #define TCH_OP_SEM_TAKE    14u
-#define TCH_OP_COUNT       15u /* ops are 0 .. TCH_OP_COUNT-1 */
+#define TCH_OP_SELECT      15u
+#define TCH_OP_COUNT       16u /* ops are 0 .. TCH_OP_COUNT-1 */
+
+/* SELECT's arg[1]: eSELECT_READ 1 | eSELECT_WRITE 2 | eSELECT_EXCEPT 4 | eSELECT_INTR 8, nothing
+ * beyond eSELECT_ALL (FreeRTOS_Sockets.h V4.4.1; 0x10 eSELECT_CALL_IP is FreeRTOS's own). */
+#define TCH_SELECT_EVENTS  0x0Fu
 
 /* Status: did the agent run the call (PROTOCOL.md "Status"). */
 #define TCH_ST_OK          0
@@ -47,6 +52,8 @@ extern "C" {
 #define TCH_ST_BAD_ARG     (-2)
 #define TCH_ST_BAD_SOCKET  (-3)
 #define TCH_ST_NO_HANDLE   (-4)
+#define TCH_ST_UNSUPPORTED (-5) /* the firmware was built without what the op needs */
+#define TCH_ST_NO_MEMORY   (-6) /* FreeRTOS could not allocate what the call needs */
 
 struct tch_slot {
     uint32_t req_seq;    /* host writes it last, after op/arg/data_len/data */
@@ -77,13 +84,14 @@ struct tch_mailbox {
 /*
  * What the protocol code needs from a stack binding.
  *
- * call: run one validated request. op < TCH_OP_COUNT, data_len <= TCH_DATA_SIZE and, for RECV,
- *   0 <= arg[1] <= TCH_DATA_SIZE are already checked. `data` is a private copy of the request
- *   bytes (the host can not change them under the call). Response bytes go to `out` (capacity
- *   out_cap == TCH_DATA_SIZE) with their count in *out_len. *status arrives as TCH_ST_OK and
- *   *out_len as 0; set *status to a TCH_ST_* error to refuse the request (the return value is then
- *   still published as `result`, so return 0). The return value is the stack call's result.
- *   It may block: each slot is served by its own worker.
+ * call: run one validated request. Already checked: op < TCH_OP_COUNT, data_len <= TCH_DATA_SIZE;
+ *   for RECV 0 <= arg[1] <= TCH_DATA_SIZE; for SELECT 0 <= arg[1] <= TCH_SELECT_EVENTS and
+ *   arg[2] >= TCH_FOREVER. `data` is a private copy of the request bytes (the host can not change
+ *   them under the call). Response bytes go to `out` (capacity out_cap == TCH_DATA_SIZE) with
+ *   their count in *out_len. *status arrives as TCH_ST_OK and *out_len as 0; set *status to a
+ *   TCH_ST_* error to refuse the request (the return value is then still published as `result`,
+ *   so return 0). The return value is the stack call's result. It may block: each slot is served
+ *   by its own worker.
  * ticks: the tick count for t_start/t_end (NULL: 0).
  * done: optional (NULL: none); called after resp_seq is published, e.g. to log the call.
  * ctx: passed back to each function.

@@ -16,6 +16,9 @@
 #ifndef ipconfigSOCKET_HAS_USER_SEMAPHORE
 #define ipconfigSOCKET_HAS_USER_SEMAPHORE 1
 #endif
+#ifndef ipconfigSUPPORT_SELECT_FUNCTION
+#define ipconfigSUPPORT_SELECT_FUNCTION 1 /* -DipconfigSUPPORT_SELECT_FUNCTION=0: the build without */
+#endif
 
 /* FreeRTOS_IP_Common.h */
 typedef struct xIPv6_Address {

@@ -10,6 +10,7 @@
 #endif
 
 #include "FreeRTOS_IP.h" /* IP_Address_t (FreeRTOS_IP_Common.h in the real tree) */
+#include "event_groups.h" /* EventBits_t, as the real header includes it */
 
 #define FREERTOS_INVALID_SOCKET ((Socket_t) ~0U)
 
@@ -91,5 +92,29 @@ BaseType_t FreeRTOS_recv(Socket_t xSocket, void *pvBuffer, size_t uxBufferLength
 BaseType_t FreeRTOS_shutdown(Socket_t xSocket, BaseType_t xHow);
 BaseType_t FreeRTOS_issocketconnected(ConstSocket_t xSocket);
 BaseType_t FreeRTOS_connstatus(ConstSocket_t xSocket);
+
+#if (ipconfigSUPPORT_SELECT_FUNCTION == 1)
+struct xSOCKET_SET;
+typedef struct xSOCKET_SET *SocketSet_t;
+typedef struct xSOCKET_SET const *ConstSocketSet_t;
+
+SocketSet_t FreeRTOS_CreateSocketSet(void);
+void FreeRTOS_DeleteSocketSet(SocketSet_t xSocketSet);
+BaseType_t FreeRTOS_select(SocketSet_t xSocketSet, TickType_t xBlockTimeTicks);
+
+typedef enum eSELECT_EVENT {
+    eSELECT_READ = 0x0001,
+    eSELECT_WRITE = 0x0002,
+    eSELECT_EXCEPT = 0x0004,
+    eSELECT_INTR = 0x0008,
+    eSELECT_ALL = 0x000F,
+    /* Reserved for internal use: */
+    eSELECT_CALL_IP = 0x0010
+} eSelectEvent_t;
+
+void FreeRTOS_FD_SET(Socket_t xSocket, SocketSet_t xSocketSet, EventBits_t xBitsToSet);
+void FreeRTOS_FD_CLR(Socket_t xSocket, SocketSet_t xSocketSet, EventBits_t xBitsToClear);
+EventBits_t FreeRTOS_FD_ISSET(const ConstSocket_t xSocket, const ConstSocketSet_t xSocketSet);
+#endif /* ipconfigSUPPORT_SELECT_FUNCTION == 1 */
 
 #endif /* FREERTOS_SOCKETS_H */
