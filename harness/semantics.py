@@ -4,6 +4,11 @@ The source of truth is ../shared/SEMANTICS.md beside the repository. CI clones
 the repository with shared/ next to it, but an installed copy of the harness has
 no shared/, so harness/semantics.yaml carries the same list; a test keeps the two
 in agreement.
+
+Where the real FreeRTOS+TCP (the freertos-posix target) showed an FR item's
+wording to be wrong or incomplete, harness/semantics.yaml adds a `measured:`
+text to that item. It is ours, not SEMANTICS.md's: the catalogue merges it in
+whichever source the IDs come from, and regenerating the copy keeps it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class Semantic:
     id: str
     group: str
     summary: str
+    measured: str | None = None     # the correction the real stack called for, if any
 
 
 def group_of(semantic_id: str) -> str:
@@ -50,30 +56,40 @@ def _first_sentence(text: str) -> str:
     return text if cut < 0 else text[: cut + 1]
 
 
-def load_bundled() -> list[Semantic]:
-    rows = yaml.safe_load(BUNDLED_CATALOGUE.read_text(encoding="utf-8"))
-    return [Semantic(r["id"], group_of(r["id"]), r["summary"]) for r in rows]
+def load_bundled(path: Path = BUNDLED_CATALOGUE) -> list[Semantic]:
+    rows = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [Semantic(r["id"], group_of(r["id"]), r["summary"], r.get("measured")) for r in rows]
+
+
+def with_measured(items: list[Semantic], bundled: list[Semantic]) -> list[Semantic]:
+    """`items` with the `measured:` corrections of the bundled copy attached by ID."""
+    measured = {s.id: s.measured for s in bundled if s.measured}
+    return [Semantic(s.id, s.group, s.summary, measured.get(s.id, s.measured)) for s in items]
 
 
 @cache
 def catalogue() -> dict[str, Semantic]:
-    """Every known semantic by ID: from ../shared/SEMANTICS.md when present, else the bundled copy."""
+    """Every known semantic by ID: from ../shared/SEMANTICS.md when present, else the bundled copy;
+    the bundled copy's `measured:` corrections in both cases."""
+    bundled = load_bundled()
     if SHARED_CATALOGUE.is_file():
-        items = parse_markdown(SHARED_CATALOGUE.read_text(encoding="utf-8"))
+        items = with_measured(parse_markdown(SHARED_CATALOGUE.read_text(encoding="utf-8")), bundled)
     else:
-        items = load_bundled()
+        items = bundled
     return {s.id: s for s in items}
 
 
 def dump_yaml(items: list[Semantic]) -> str:
     """The bundled copy's format (regenerate with `python -m harness.semantics`)."""
-    header = "# Copy of the IDs in ../shared/SEMANTICS.md; regenerate with `python -m harness.semantics`.\n"
-    rows = [{"id": s.id, "summary": s.summary} for s in items]
+    header = ("# Copy of the IDs in ../shared/SEMANTICS.md; regenerate with `python -m harness.semantics`.\n"
+              "# `measured:` is ours: what the real FreeRTOS+TCP V4.4.1 (freertos-posix) showed where the\n"
+              "# summary's wording is wrong or incomplete; regenerating keeps it.\n")
+    rows = [{"id": s.id, "summary": s.summary, **({"measured": s.measured} if s.measured else {})}
+            for s in items]
     return header + yaml.safe_dump(rows, sort_keys=False, allow_unicode=True, width=110)
 
 
 if __name__ == "__main__":
-    BUNDLED_CATALOGUE.write_text(
-        dump_yaml(parse_markdown(SHARED_CATALOGUE.read_text(encoding="utf-8"))), encoding="utf-8"
-    )
+    shared = parse_markdown(SHARED_CATALOGUE.read_text(encoding="utf-8"))
+    BUNDLED_CATALOGUE.write_text(dump_yaml(with_measured(shared, load_bundled())), encoding="utf-8")
     print(f"wrote {BUNDLED_CATALOGUE}")

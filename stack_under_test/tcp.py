@@ -220,7 +220,10 @@ class TcpEngine:
             else:
                 parent.pending_bits |= EventBit.CLOSED
                 self._select_event(parent, SelectBit.EXCEPT)
-            if new not in ACTIVE_STATES:
+            # prvTCPSocketIsActive() is asked about the state being left (eTCPState is written
+            # after it, FreeRTOS_TCP_IP.c 452-463): dropping out of a connected state keeps the
+            # timer, so a keep-alive drop into CLOSE_WAIT still wakes after the probe's 2.5 s.
+            if old not in ACTIVE_STATES:
                 sock.timer_due = None
         sock.state = new
         self._record(sock.handle, "state", (int(old), int(new)))
@@ -563,18 +566,27 @@ class TcpEngine:
         return count
 
     def _prepare_send(self, sock: TcpSocket) -> bool:
-        """prvTCPPrepareSend: data, the shutdown FIN, keep-alive; returns True if a segment left."""
-        limit = 4 if self.config.faults.keepalive_five_probes else 3
-        if sock.keep_count > limit and sock.state == TcpState.ESTABLISHED:
-            self.counters["tcp_keepalive_gave_up"] += 1
-            self._state_change(sock, TcpState.CLOSE_WAIT)
-            return False
-        if sock.state not in (TcpState.ESTABLISHED, TcpState.FIN_WAIT_1, TcpState.LAST_ACK) \
-                or sock.tx is None:
+        """prvTCPPrepareSend (FreeRTOS_TCP_Transmission.c 811-1010): data, the shutdown FIN,
+        keep-alive; returns True if a segment left.
+
+        Its order matters. Data comes first and in any state from ESTABLISHED on: a connection
+        that keep-alive dropped into CLOSE_WAIT still retransmits its unacknowledged data, the
+        timer never stopping (xTCPSocketCheck re-arms it after the state change). Only then,
+        in ESTABLISHED, comes the keep-alive give-up: after the 4th probe the next call (the
+        same prvTCPSendRepeated) drops the connection, and a data segment ulTCPWindowTxGet
+        just took then counts as sent without leaving.
+        """
+        if sock.state < TcpState.ESTABLISHED or sock.tx is None:
             return False
         seg = None
         if sock.state == TcpState.ESTABLISHED or not sock.fin_sent:
             seg = sock.tx.next_to_send(sock.peer_window, self.now)
+        if sock.state == TcpState.ESTABLISHED:
+            limit = 4 if self.config.faults.keepalive_five_probes else 3
+            if sock.keep_count > limit:
+                self.counters["tcp_keepalive_gave_up"] += 1
+                self._state_change(sock, TcpState.CLOSE_WAIT)
+                return False
         if seg is not None:
             self._emit(sock, TcpFlag.ACK | TcpFlag.PSH, seg.seq, sock.rx.rcv_nxt,
                        payload=sock.tx.payload(seg))
@@ -623,8 +635,9 @@ class TcpEngine:
             self._send_syn(sock)
         elif sock.state >= TcpState.ESTABLISHED:
             self._send_repeated(sock)
-        if sock.state in ACTIVE_STATES:
-            self._next_timeout(sock)
+        # prvTCPNextTimeout runs whatever the state: a socket whose timer fired keeps one (a state
+        # change out of the connected states stops it, vTCPStateChange, unless made here first).
+        self._next_timeout(sock)
         if self.config.hang_protection and sock.state in HANG_STATES:
             if self.now - sock.last_act > self.config.hang_protection_time:
                 self.counters["tcp_hang_protection"] += 1

@@ -21,6 +21,11 @@ def seq_diff(a: int, b: int) -> int:
     return d - MOD if d >= MOD // 2 else d
 
 
+def _ticks(seconds: float) -> int:
+    """A duration in whole 1 ms ticks, as ulTimerGetAge and lSRTT hold it (configTICK_RATE_HZ 1000)."""
+    return int(round(seconds * 1000))
+
+
 def seq_lt(a: int, b: int) -> bool:
     return seq_diff(a, b) < 0
 
@@ -88,14 +93,20 @@ class TxWindow:
         return (1 << seg.transmissions) * self.srtt
 
     def next_to_send(self, peer_window: int, now: float) -> TxSegment | None:
-        """ulTCPWindowTxGet: a SACK-driven retransmission, then an expired one, then new data."""
+        """ulTCPWindowTxGet: a SACK-driven retransmission, then an expired one, then new data.
+
+        Expired means older than 2^transmissions x SRTT by at least a tick (pxTCPWindowTx_GetWaitQueue's
+        `ulTimerGetAge() > ulMaxTime`, FreeRTOS_TCP_WIN.c 1692): the timer set for the exact
+        instant finds it not yet due, prvTCPNextTimeout then waits 1 tick, so a retransmission
+        leaves 1 ms after its nominal time, or later if a keep-alive probe took that wake-up.
+        """
         for seg in self.segments:
             if seg.priority and not seg.sacked:
                 seg.priority = False
                 return self._mark_sent(seg, now)
         if self.segments:
             oldest = next((s for s in self.segments if not s.sacked), None)
-            if oldest is not None and now - oldest.sent_at > self._rto(oldest) - 1e-9:
+            if oldest is not None and _ticks(now - oldest.sent_at) > _ticks(self._rto(oldest)):
                 return self._mark_sent(oldest, now)
         unsent = self.unsent()
         if unsent <= 0:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..runner import CaseResult
 from ..scoring import Scorecard
-from ..semantics import group_of
+from ..semantics import catalogue, group_of
 from ..verdicts import Drift, Expected, expected_verdict
 from .pcap import pcap_name
 
@@ -72,7 +72,7 @@ def build(
         "totals": {**counts, "cases": len(results)},
         "overall": counts,
         "groups": {g: s.as_dict() for g, s in card.per_group.items()},
-        "semantics": {sid: s.as_dict() for sid, s in card.per_semantic.items()},
+        "semantics": {sid: {**s.as_dict(), **_measured(sid)} for sid, s in card.per_semantic.items()},
         "drift": [
             {"id": d.case_id, "expected": d.expected, "actual": d.actual, "reason": d.reason or None}
             for d in drifted
@@ -80,3 +80,9 @@ def build(
         "findings": findings(results, expected),
         "cases": [case_entry(r, expected) for r in results],
     }
+
+
+def _measured(semantic_id: str) -> dict[str, str]:
+    """The correction the real stack called for to this item's wording, if any (harness/semantics.yaml)."""
+    known = catalogue().get(semantic_id)
+    return {"measured": known.measured} if known is not None and known.measured else {}

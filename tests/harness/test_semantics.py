@@ -31,3 +31,24 @@ def test_parser_reads_all_three_groups() -> None:
 def test_bundled_catalogue_has_every_group() -> None:
     groups = {s.group for s in load_bundled()}
     assert groups == {"FS", "FR", "RFC"}
+
+
+def test_measured_corrections_survive_the_shared_catalogue_and_regeneration(tmp_path) -> None:
+    from harness.semantics import catalogue, dump_yaml, with_measured
+
+    bundled = load_bundled()
+    measured = {s.id: s.measured for s in bundled if s.measured}
+    assert {"FR-KA-4", "FR-RTO-1", "FR-HS-4"} <= set(measured)
+    # Whichever source the IDs come from, the corrections are attached.
+    assert {i: catalogue()[i].measured for i in measured} == measured
+    stripped = [type(s)(s.id, s.group, s.summary) for s in bundled]
+    again = tmp_path / "semantics.yaml"
+    again.write_text(dump_yaml(with_measured(stripped, bundled)), encoding="utf-8")
+    assert load_bundled(again) == bundled
+
+
+def test_summary_json_carries_the_measured_wording(tmp_path) -> None:
+    from harness.reports.summary import _measured
+
+    assert _measured("FR-KA-4")["measured"].startswith("The drop does not stop")
+    assert _measured("FS-1") == {}

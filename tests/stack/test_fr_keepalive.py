@@ -287,3 +287,27 @@ def test_FR_KA_7_keepalive_off_idle_connection_lasts_forever() -> None:
     assert st.connstatus(h) == TcpState.ESTABLISHED
     assert not recv.done
     assert st.issocketconnected(h) == 1
+
+
+# -- keep-alive while data is unacknowledged (measured on freertos-posix, V4.4.1) -------------------
+
+def test_FR_KA_3_probes_take_the_retransmission_wakeups_while_data_is_unacknowledged() -> None:
+    # prvTCPPrepareSend asks ulTCPWindowTxGet first; on the wake-up set for a retransmission the
+    # segment's age equals ulMaxTime, which is not `>` it, so no data goes and the keep-alive
+    # check sends a probe instead and sets usTimeout to 2.5 s: the data follows 2.5 s later.
+    # After the 4th probe the next prvTCPSendRepeated round drops the connection to 8, but the
+    # state change leaves the timer running (vTCPStateChange asks prvTCPSocketIsActive about the
+    # state being left) and xTCPSocketCheck sends data in any state from ESTABLISHED on: the data
+    # is retransmitted for ever, every 32, 64... s, by a socket the application sees as closed.
+    st, peer, h = est(StackConfig(keepalive=True, keepalive_interval=2.0))
+    assert st.send(h, b"0123456789").result == 10
+    peer.run(150.0)
+    out = peer.take()
+    probes = [s for s in out if not s.payload]
+    assert all(str(s.tcp.flags) == "A" and rel_seq(peer, s) == 10 for s in probes)    # SND.NXT - 1
+    sent = [(round(s.time, 3), len(s.payload) or "probe") for s in out]
+    assert sent == [(0.0, 10), (1.001, 10), (3.001, "probe"), (5.501, 10), (9.501, "probe"), (12.001, 10),
+                    (20.001, "probe"), (22.501, 10), (38.501, "probe"), (41.001, 10), (73.002, 10),
+                    (137.003, 10)]
+    assert st.connstatus(h) == TcpState.CLOSE_WAIT
+    assert [c for c in state_changes(st.pop_events(), h) if c[0] > 1] == [(38.501, 5, 8)]
