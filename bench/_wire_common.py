@@ -1,7 +1,9 @@
 """Pieces shared by the wire benches (wire_jitter.py, wire.py).
 
 A `Device` is one fresh wire-target setup: for linux a `tch…` namespace joined by a veth pair
-with the linux agent inside; for lwip a `tch…` tap with a fresh lwIP agent on it; in both, a
+with the linux agent inside; for lwip a `tch…` tap with a fresh lwIP agent on it; for
+freertos-posix the target itself (a FreeRTOS+TCP process on a `tch…` veth pair, built with the
+keep-alive settings asked for), its calls made through the target's mailbox; in all, a
 WireEngine on the harness end and a listening socket on the device. A `Session` is a Device
 with one connection already accepted. Both tear everything
 down through links.py's context managers, so a bench that is interrupted (Ctrl-C, SIGTERM,
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness import HARNESS_IP, HARNESS_MAC  # noqa: E402
 from harness.packets import Endpoints, Segment, build_segment, parse  # noqa: E402
-from harness.target import Frame  # noqa: E402
+from harness.target import CallHandle, Frame, Target  # noqa: E402
 from harness.wire.agent import Agent  # noqa: E402
 from harness.wire.engine import WireEngine  # noqa: E402
 from harness.wire.links import Link, make_tap, missing_requirements, veth  # noqa: E402
@@ -34,12 +36,66 @@ PORT, HPORT, ISN = 7000, 40001, 1000
 
 
 def requirements_problem(target: str = "linux") -> str | None:
-    """One line naming the fix (root, iproute2, ethtool, liblwip-dev), or None when the bench can run."""
+    """One line naming the fix (root, iproute2, ethtool, liblwip-dev, gcc, libpcap-dev), or None when
+    the bench can run."""
+    if target == "freertos-posix":
+        from targets.freertos_posix.build import missing_build_tools
+
+        return missing_requirements(need_ethtool=True) or missing_build_tools()
     if target == "lwip":
         from targets.lwip import missing_requirements as lwip_requirements
 
         return lwip_requirements()
     return missing_requirements(need_ethtool=True)
+
+
+class TargetAgent:
+    """The Agent calls the benches make (request, call_sync), over a harness Target's calls."""
+
+    def __init__(self, target: Target):
+        self.target = target
+
+    def request(self, op: str, args: dict[str, Any]) -> CallHandle:
+        a = dict(args)
+        if "len" in a:
+            a["size"] = a.pop("len")
+        if "data" in a:
+            a["data"] = bytes.fromhex(a["data"])
+        a["flags"] = 0          # the benches pass no flags
+        return self.target.call(op, **a)
+
+    def call_sync(self, op: str, args: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        if op == "configure":   # the target was reset with these settings already
+            return {}
+        handle = self.request(op, args)
+        deadline = time.time() + timeout
+        while not handle.done and time.time() < deadline:
+            time.sleep(0.0005)
+        result = handle.result()
+        if result is None:
+            raise RuntimeError(f"{op}: no answer within {timeout:g} s")
+        return {"raw": result.raw}
+
+
+def freertos_settings(keepalive: dict[str, Any] | None) -> dict[str, Any]:
+    """The Agent's keep-alive configuration as freertos-posix build settings (FreeRTOS has one
+    interval, whole seconds, and a fixed probe count)."""
+    if not keepalive or not keepalive.get("on"):
+        return {"keepalive": False}
+    return {"keepalive": True, "keepalive_interval": max(1, round(keepalive["interval"]))}
+
+
+def _open_target(stack: ExitStack, keepalive: dict[str, Any] | None) -> tuple[Link, TargetAgent, WireEngine]:
+    from harness.target import load_target
+
+    config = load_target("freertos-posix")
+    target = config.open()
+    stack.callback(target.close)
+    plan, why = config.settings_plan(freertos_settings(keepalive))
+    if why:
+        raise RuntimeError(why)
+    target.reset(plan)
+    return target.link, TargetAgent(target), target.engine    # type: ignore[attr-defined]
 
 
 def _open_link_and_agent(stack: ExitStack, target: str) -> tuple[Link, Agent]:
@@ -64,9 +120,12 @@ class Device:
         with ExitStack() as stack:
             # Everything is registered on the stack: if anything below fails (or Ctrl-C lands
             # mid-setup) it unwinds what exists so far.
-            self.link, self.agent = _open_link_and_agent(stack, target)
-            self.engine = stack.enter_context(
-                WireEngine(self.link.harness_if, DEVICE_IP, HARNESS_IP, HARNESS_MAC))
+            if target == "freertos-posix":
+                self.link, self.agent, self.engine = _open_target(stack, keepalive)
+            else:
+                self.link, self.agent = _open_link_and_agent(stack, target)
+                self.engine = stack.enter_context(
+                    WireEngine(self.link.harness_if, DEVICE_IP, HARNESS_IP, HARNESS_MAC))
             self.agent.call_sync("configure", {"keepalive": keepalive})
             self.lsock = self.agent.call_sync("socket", {})["raw"]
             self.agent.call_sync("bind", {"sock": self.lsock, "port": PORT})
@@ -140,11 +199,18 @@ def percentile(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
 
 
+def spread(values: list[float]) -> float:
+    """The largest distance of a value from the median (0 for none): what a tolerance must absorb."""
+    if not values:
+        return 0.0
+    med = statistics.median(values)
+    return max(abs(x - med) for x in values)
+
+
 def fig(values: list[float], unit: float = 1e3, label: str = "ms") -> str:
     if not values:
         return "none"
     v = sorted(values)
     med = statistics.median(v)
-    spread = max(abs(x - med) for x in v)
     return (f"n={len(v)} median {med * unit:.3f} {label}, min {v[0] * unit:.3f}, max {v[-1] * unit:.3f}, "
-            f"p99 {percentile(v, 0.99) * unit:.3f}, max |x - median| {spread * unit:.3f} {label}")
+            f"p99 {percentile(v, 0.99) * unit:.3f}, max |x - median| {spread(v) * unit:.3f} {label}")

@@ -120,12 +120,8 @@ class WireTarget(WallClockTarget):
             self.agent = None
 
     def _close_link(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
-            self.engine = None
-        if self.link is not None:
-            self.link.close()
-            self.link = None
+        self._close_engine(self.link)
+        self.link = None
 
     def close(self) -> None:
         self._stop_agent()

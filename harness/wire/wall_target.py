@@ -8,6 +8,7 @@ import time
 
 from ..target import Target, TargetConfig
 from .engine import WireEngine
+from .links import Link
 
 
 class WallClockTarget(Target):
@@ -26,6 +27,14 @@ class WallClockTarget(Target):
 
     def now(self) -> float:
         return time.time()
+
+    def _close_engine(self, link: Link | None = None) -> None:
+        """Close the engine, then the link it listened on (if the target made one)."""
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        if link is not None:
+            link.close()
 
     def inject(self, frame: bytes) -> float:
         assert self.engine is not None, "reset() first"

@@ -96,9 +96,7 @@ class Sam4eTarget(MailboxTarget):
 
     def close(self) -> None:
         self._stop_calls()
-        if self.engine is not None:
-            self.engine.close()
-            self.engine = None
+        self._close_engine()
         if self.board is not None:
             self.board.close()
             self.board = None
