@@ -33,7 +33,7 @@ class PosixDevice:
     def __init__(self, binary: Path, interface: str, ip: str, mac: str, seed: int = 0,
                  boot_timeout: float = 10.0):
         self.binary = binary
-        self.notes: list[tuple[float, str]] = []
+        self._notes: list[tuple[float, str]] = []
         self.lock = threading.RLock()
         self.mailbox: Mailbox | None = None
         self.rtt: RttStream | None = None
@@ -48,7 +48,7 @@ class PosixDevice:
         except BaseException:
             self.close()
             raise
-        self.notes.append((time.time(), f"freertos-posix: process {self.process.pid} ({binary.name}) on "
+        self._notes.append((time.time(), f"freertos-posix: process {self.process.pid} ({binary.name}) on "
                                         f"{interface}, agent boot_id {self.boot_id:#010x}"))
 
     @property
@@ -75,9 +75,15 @@ class PosixDevice:
                                            "timed out and never answered)") from None
                 time.sleep(0.001)
 
+    @property
+    def notes(self) -> list[tuple[float, str]]:
+        """The process's own notes and what it printed (FreeRTOS's debug output, libpcap's)."""
+        printed = [(t, f"stdout: {line}") for t, line in self.process.output_lines() if line.strip()]
+        return self._notes + printed
+
     def log_lines(self) -> list[tuple[float, str]]:
-        rtt = list(self.rtt.lines) if self.rtt is not None else []
-        return rtt + [(t, f"stdout: {line}") for t, line in self.process.output_lines()]
+        """The agent's RTT log (the target labels these `rtt:`)."""
+        return list(self.rtt.lines) if self.rtt is not None else []
 
     def close(self) -> None:
         if self.rtt is not None:

@@ -103,3 +103,11 @@ def test_no_tch_object_left_after_the_run(posix_results: list[CaseResult]) -> No
     names = owned_names()
     left = [n for kind in names.values() for n in kind if n.startswith(f"tch{pid}")]
     assert left == [], f"the freertos-posix target left {left} behind"
+
+
+def test_case_logs_carry_the_agents_rtt_and_the_process_output(posix_results: list[CaseResult]) -> None:
+    # The agent's RTT log (read from the process's memory, as over SWD on a board) and the
+    # process's own output, each under its own label.
+    log = "\n".join(line for r in posix_results for line in r.log)
+    assert "rtt: " in log and "stdout: " in log
+    assert "rtt: stdout:" not in log
