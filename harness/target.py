@@ -180,8 +180,13 @@ def _schema() -> dict:
     return json.loads((PACKAGE_DIR / "target.schema.json").read_text(encoding="utf-8"))
 
 
+# Files beside a target file that are not targets: its expected verdicts, and the differences
+# allowed between it and another target (harness/fidelity.py).
+COMPANION_SUFFIXES = (".verdicts.yaml", ".fidelity.yaml")
+
+
 def known_targets(folder: Path = TARGETS_DIR) -> list[str]:
-    return sorted(p.stem for p in folder.glob("*.yaml") if not p.name.endswith(".verdicts.yaml"))
+    return sorted(p.stem for p in folder.glob("*.yaml") if not p.name.endswith(COMPANION_SUFFIXES))
 
 
 def resolve_target(spec: str, folder: Path = TARGETS_DIR) -> Path:

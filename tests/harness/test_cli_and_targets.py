@@ -26,6 +26,12 @@ def test_unknown_target_lists_known_ones(capsys: pytest.CaptureFixture[str]) -> 
     assert capsys.readouterr().err.strip() == f"--target: nosuch: unknown target (known: {known})"
 
 
+def test_known_targets_are_the_target_files_not_their_companions() -> None:
+    assert known_targets() == ["freertos-posix", "inprocess", "linux", "lwip", "sam4e"]
+    for name in known_targets():
+        assert load_target(name).name == name      # each one loads as a target file
+
+
 def test_list_and_select(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "-k", "keepalive and not fs5", "--semantic", "FR-KA-4"]) == 0
     out = capsys.readouterr().out.splitlines()
