@@ -62,18 +62,14 @@ class PosixDevice:
             raise PosixDeviceError("the agent process is not attached")
         if not self.process.alive:
             raise PosixDeviceError(f"the FreeRTOS+TCP process died: {self.process.stderr_tail()}")
-        deadline = time.monotonic() + resync_wait
-        while True:
-            try:
-                return self.mailbox.submit(op, args, data, slot=slot)
-            except NoFreeSlot as busy:
-                if not busy.stale:
-                    raise PosixDeviceError(f"{busy}: a case holds more background calls than the agent has "
-                                           "slots") from None
-                if time.monotonic() >= deadline:
-                    raise PosixDeviceError(f"mailbox op {op}: slots {busy.stale} stayed stale (their calls "
-                                           "timed out and never answered)") from None
-                time.sleep(0.001)
+        try:
+            return self.mailbox.submit_waiting(op, args, data, slot=slot, wait=resync_wait)
+        except NoFreeSlot as busy:
+            if not busy.stale:
+                raise PosixDeviceError(f"{busy}: a case holds more background calls than the agent has "
+                                       "slots") from None
+            raise PosixDeviceError(f"mailbox op {op}: slots {busy.stale} stayed stale (their calls timed out "
+                                   "and never answered)") from None
 
     @property
     def notes(self) -> list[tuple[float, str]]:

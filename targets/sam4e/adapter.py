@@ -279,20 +279,15 @@ class Sam4eBoard:
         """Start a call in a free slot. With every slot stale for `resync_wait` seconds the board
         is reset (resynchronised) and a BoardError says so: the call is not made."""
         mailbox = self._require_mailbox()
-        deadline = time.monotonic() + resync_wait
-        while True:
-            try:
-                return mailbox.submit(op, args, data, slot=slot)
-            except NoFreeSlot as busy:
-                if not busy.stale:
-                    raise BoardError(f"{busy}: a case holds more background calls than the agent has slots") \
-                        from None
-                if time.monotonic() >= deadline:
-                    self.resynchronise(f"slots {busy.stale} never answered")
-                    raise BoardError(f"mailbox op {op}: slots {busy.stale} stayed stale (their calls "
-                                     "timed out "
-                                     "and never answered): resynchronised by resetting the board") from None
-                time.sleep(0.001)
+        try:
+            return mailbox.submit_waiting(op, args, data, slot=slot, wait=resync_wait)
+        except NoFreeSlot as busy:
+            if not busy.stale:
+                raise BoardError(f"{busy}: a case holds more background calls than the agent has slots") \
+                    from None
+            self.resynchronise(f"slots {busy.stale} never answered")
+            raise BoardError(f"mailbox op {op}: slots {busy.stale} stayed stale (their calls timed out "
+                             "and never answered): resynchronised by resetting the board") from None
 
     def call(self, op: int, args: Sequence[int] = (), data: bytes = b"", timeout: float = 1.0) -> Response:
         """One call, answered within `timeout` seconds or a MailboxTimeout (the slot goes stale).

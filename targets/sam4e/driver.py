@@ -154,6 +154,19 @@ class Mailbox:
                 return slot
         return None
 
+    def submit_waiting(self, op: int, args: Sequence[int] = (), data: bytes = b"", slot: int | None = None,
+                       wait: float = 0.0) -> Pending:
+        """submit(), waiting up to `wait` seconds while every slot is stale (an old call may still
+        answer). NoFreeSlot when they stay stale, or at once when live calls hold them all."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return self.submit(op, args, data, slot=slot)
+            except NoFreeSlot as busy:
+                if not busy.stale or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.001)
+
     def submit(self, op: int, args: Sequence[int] = (), data: bytes = b"",
                slot: int | None = None) -> Pending:
         """Write a request into an idle slot (or `slot`, which the caller owns and is done with)."""
