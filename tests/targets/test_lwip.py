@@ -54,9 +54,11 @@ class RawAgent:
     these tests send what the host side never would."""
 
     def __init__(self, tap: str):
+        # Unbuffered: with a buffered reader, two lines arriving together (a state event, then the
+        # answer) leave the answer in Python's buffer where select() cannot see it.
         self.proc = subprocess.Popen([str(build_agent())], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env={**os.environ, **agent_env(tap, DEVICE_IP,
-                                                                                             DEVICE_MAC)})
+                                     stderr=subprocess.PIPE, bufsize=0,
+                                     env={**os.environ, **agent_env(tap, DEVICE_IP, DEVICE_MAC)})
         self.ready = self.read()
         assert self.ready.get("event") == "ready", self.ready
 
