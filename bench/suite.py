@@ -1,59 +1,76 @@
-"""Wall time of the whole YAML suite on the in-process target, against the protocol time it covers.
+"""What the user waits for: the whole `harness run` command, start-up and reports included,
+against the time of `python -c "import scapy.all"` measured in the same run.
 
-The goal (issue 5): less than one second of wall time per hundred cases, however
-many minutes of protocol time the cases span (the in-process target runs on a
-virtual clock). Prints the case count, wall time, protocol time, their ratio and
-the wall time per hundred cases; exits 1 when that goal is missed.
+The goal (issue 11): on the in-process target, the whole suite's command takes no more than
+twice the scapy import (these machines are shared and noisy, so only the ratio of two
+figures taken side by side means anything). The two commands alternate, `--repeat` times
+each, and the medians are compared. Prints the case count, whole-command time, the scapy
+import time, their ratio, the time per case and the protocol time the cases cover; exits 1
+when the goal is missed. With `--target` and `-j`, times that target's run the same way
+(no goal then: the figures are for the issue notes).
 
-Usage: python bench/suite.py [case files or folders, default testcases/] [--repeat N]
+Usage: python bench/suite.py [case paths] [--target NAME] [-j N] [--repeat N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+GOAL_RATIO = 2.0  # whole `harness run` on inprocess / `import scapy.all`
 
-from harness.loader import load_cases  # noqa: E402
-from harness.runner import run_cases  # noqa: E402
-from harness.target import load_target  # noqa: E402
 
-GOAL_PER_100 = 1.0  # seconds of wall time per hundred cases
+def _timed(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    took = time.perf_counter() - started
+    if proc.returncode not in (0, 1):  # 1 is drift: still a whole run, timed all the same
+        sys.exit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()}")
+    return took
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="*", default=[str(ROOT / "testcases")])
-    parser.add_argument("--repeat", type=int, default=3, help="runs; the fastest is reported")
+    parser.add_argument("paths", nargs="*", default=[])
+    parser.add_argument("--target", default="inprocess")
+    parser.add_argument("-j", dest="jobs", type=int, default=None, help="harness run -j N")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each command; medians are compared")
     args = parser.parse_args(argv)
-    cases = load_cases(args.paths)
-    config = load_target("inprocess")
-    best, first, protocol, verdicts = float("inf"), None, 0.0, {}
-    for _ in range(max(1, args.repeat)):
-        target = config.open()
-        started = time.perf_counter()
-        results = run_cases(cases, target)
-        wall = time.perf_counter() - started
-        target.close()
-        first = wall if first is None else first
-        if wall < best:
-            best, protocol = wall, sum(r.protocol_time for r in results)
-            verdicts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "error", "skip")}
-    # The first run is what `harness run` sees (a fresh process: no frames memoised yet); it is the
-    # figure held against the goal. Later runs show the steady state.
-    assert first is not None
-    per_100 = first / len(cases) * 100 if cases else 0.0
-    print(f"cases:          {len(cases)} ({', '.join(f'{n} {v}' for v, n in verdicts.items())})")
-    print(f"wall time:      {first:.3f} s first run; {best:.3f} s fastest of {args.repeat}")
-    print(f"protocol time:  {protocol:.1f} s ({protocol / 60:.1f} min)")
-    print(f"ratio:          {protocol / first:.0f}x protocol seconds per wall second (first run)")
-    verdict = "met" if per_100 < GOAL_PER_100 else "MISSED"
-    print(f"per 100 cases:  {per_100:.3f} s wall (goal < {GOAL_PER_100:g} s): {verdict}")
-    return 0 if per_100 < GOAL_PER_100 else 1
+    with tempfile.TemporaryDirectory(prefix="tch-bench-") as results:
+        run = [sys.executable, "-m", "harness.cli", "run", "-q", "--target", args.target,
+               "--results", results, *args.paths, *(["-j", str(args.jobs)] if args.jobs else [])]
+        scapy = [sys.executable, "-c", "import scapy.all"]
+        runs, imports = [], []
+        for _ in range(max(1, args.repeat)):
+            imports.append(_timed(scapy))
+            runs.append(_timed(run))
+        summary = json.loads((Path(results) / "summary.json").read_text())
+    whole, base = statistics.median(runs), statistics.median(imports)
+    cases = summary["totals"]["cases"]
+    ratio = whole / base
+    counts = ", ".join(f"{summary['totals'][k]} {k}" for k in ("passed", "failed", "errors", "skipped"))
+    print(f"target:               {args.target}" + (f", -j {args.jobs}" if args.jobs else ""))
+    print(f"cases:                {cases} ({counts})")
+    spread = f"min {min(runs):.3f}, max {max(runs):.3f}"
+    print(f"harness run (whole):  {whole:.3f} s median of {len(runs)} ({spread})")
+    print(f"import scapy.all:     {base:.3f} s median of {len(imports)} (baseline, same run)")
+    print(f"ratio:                {ratio:.2f}x the scapy import")
+    print(f"per case:             {whole / cases * 1000:.1f} ms whole-command, "
+          f"{summary['wall_time'] / cases * 1000:.2f} ms running the case")
+    print(f"protocol time:        {summary['protocol_time']:.1f} s ({summary['protocol_time'] / whole:.0f}x "
+          "the whole command)")
+    if args.target != "inprocess":
+        return 0
+    verdict = "met" if ratio <= GOAL_RATIO else "MISSED"
+    print(f"goal:                 <= {GOAL_RATIO:g}x: {verdict}")
+    return 0 if ratio <= GOAL_RATIO else 1
 
 
 if __name__ == "__main__":

@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .loader import load_cases
-from .reports import ResultsWriter
-from .runner import CaseResult, plan, run_cases
-from .scoring import Scorecard, score
 from .selection import select
 from .semantics import REPO_ROOT, catalogue
 from .target import TargetUnavailable, known_targets, load_target
 from .verdicts import drift, expected_verdict, load_expected
 from .yamlsrc import InputError, Problem
 
+if TYPE_CHECKING:
+    from .reports import ResultsWriter
+    from .runner import CaseResult
+    from .scoring import Scorecard
+    from .target import Target, TargetConfig
+
 DEFAULT_CASES = REPO_ROOT / "testcases"
+# Wall-clock cases mostly wait on protocol timers, so they overlap well beyond the core count.
+DEFAULT_JOBS = 8
 _COLOURS = {"pass": "32", "fail": "31", "error": "35", "skip": "33"}
 
 
@@ -33,6 +41,16 @@ def _default_paths(paths: Sequence[str]) -> list[str]:
         return list(paths)
     local = Path("testcases")
     return [str(local if local.is_dir() else DEFAULT_CASES)]
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"-j wants a whole number of workers from 1 to 64, not {text!r}")
+    return value
 
 
 def _paint(text: str, verdict: str, stream: object) -> str:
@@ -63,6 +81,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--results", default="results", help="folder for junit.xml, summary.json, pcaps/")
     run.add_argument("-q", "--quiet", action="store_true", help="no line per case")
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help=f"cases at once, each worker with its own link and agent (wall-clock targets; default "
+        f"{DEFAULT_JOBS}, a board or a virtual clock 1)",
+    )
+    rep = sub.add_parser(
+        "report", help="render junit.xml and summary.json again from a results folder's journal"
+    )
+    rep.add_argument("results", nargs="?", default="results")
     lst = sub.add_parser("list", help="list cases (with --target: which would be skipped and why)")
     selection(lst)
     lst.add_argument("--target", help="show each case's expected verdict and skip reason on this target")
@@ -90,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "validate": _validate,
             "targets": _targets,
             "mutants": _mutants,
+            "report": _report,
         }[args.command](args)
     except InputError as exc:
         for problem in exc.problems:
@@ -156,6 +187,8 @@ def _mutants(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     cases = _load(args)
+    from .runner import plan  # with the packet layer (scapy): only when a target is asked about
+
     config = load_target(args.target) if args.target else None
     expected = load_expected(config.verdicts_path) if config else {}
     for case in cases:
@@ -174,6 +207,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # The run's modules load here, not at start-up: list, validate and --help never need scapy.
+    from .parallel import run_each
+    from .reports import ResultsWriter, previous_wall_times
+    from .scoring import score
+
     config = load_target(args.target)
     expected = load_expected(config.verdicts_path)
     cases = _load(args)
@@ -182,35 +220,74 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     target = config.open()
     try:
+        jobs = _jobs_for(args.jobs, target, config)
+    except InputError:
+        target.close()
+        raise
+    try:
         target.preflight()
     except TargetUnavailable as exc:
         target.close()
         print(f"harness: target {config.name}: {exc}", file=sys.stderr)
         return 2   # before the writer: the previous run's reports stay as they were
-    writer = ResultsWriter(Path(args.results), config, expected)
-    interrupted = False
+    results_dir = Path(args.results)
+    previous = previous_wall_times(results_dir, config.name)
+    signal.signal(signal.SIGTERM, _terminated)
+    started = time.monotonic()
+    with ResultsWriter(results_dir, config, expected, planned=len(cases)) as writer:
 
-    def report(result: CaseResult) -> None:
-        writer.add(result)
-        if not args.quiet:
-            _progress(len(writer.results), len(cases), result, expected)
+        def report(index: int, result: CaseResult) -> None:
+            writer.add(result, index)
+            if not args.quiet:
+                _progress(len(writer.results), len(cases), result, expected)
 
-    try:
-        run_cases(cases, target, report)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted: reports cover the cases that finished", file=sys.stderr)
-    finally:
-        target.close()
-    if not interrupted:
-        writer.finish()
-    results = writer.results
+        try:
+            if jobs > 1:
+                print(f"{len(cases)} cases on {config.name}, {jobs} workers", file=sys.stderr)
+            run_each(cases, config, jobs, report, previous, target)
+        except KeyboardInterrupt:
+            print("\ninterrupted: reports cover the cases that finished", file=sys.stderr)
+            writer.close("interrupted (Ctrl-C)")
+        else:
+            writer.finish()
+    results = [writer.results[i] for i in sorted(range(len(writer.results)),
+                                                   key=lambda i: writer.records[i]["index"])]
     drifted = drift(results, expected)
     _table(score(results), sys.stdout)
     _closing(results, drifted, writer, config.name)
-    if interrupted:
+    workers = f"{jobs} workers" if jobs > 1 else "serially"
+    print(f"Wall time: {time.monotonic() - started:.1f} s for {len(results)} cases, {workers}")
+    if not writer.complete:
         return 130
     return 1 if drifted or (not expected and any(r.verdict in ("fail", "error") for r in results)) else 0
+
+
+def _jobs_for(asked: int | None, target: Target, config: TargetConfig) -> int:
+    if not target.parallel:
+        if asked not in (None, 1):
+            why = f"{config.name} can not run cases in parallel: {target.parallel_note}"
+            raise InputError([_problem("-j", why)])
+        return 1
+    if asked is None:
+        return DEFAULT_JOBS if config.clock == "wall" else 1
+    return asked
+
+
+def _terminated(signum: int, frame: object) -> None:
+    # SystemExit unwinds through the writer (reports rendered) and the targets' close (links removed).
+    raise SystemExit(128 + signum)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .reports import render_from_journal
+
+    folder = Path(args.results)
+    try:
+        data = render_from_journal(folder)
+    except (OSError, ValueError) as exc:
+        raise InputError([_problem(str(folder), f"no journal to render: {exc}")]) from None
+    print(f"{folder}: {data['totals']['cases']} cases rendered to junit.xml and summary.json")
+    return 0
 
 
 def _progress(index: int, total: int, result: CaseResult, expected: dict) -> None:

@@ -6,11 +6,14 @@ feed the terminal table, summary.json and the JUnit properties.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .runner import CaseResult
 from .semantics import GROUPS, group_of
+
+if TYPE_CHECKING:
+    from .runner import CaseResult
 
 
 @dataclass
@@ -55,16 +58,21 @@ class Scorecard:
 
 
 def score(results: Iterable[CaseResult]) -> Scorecard:
+    return score_of((r.verdict, r.case.semantics) for r in results)
+
+
+def score_of(outcomes: Iterable[tuple[str, Sequence[str]]]) -> Scorecard:
+    """Scores from (verdict, semantics cited) pairs: live results and journal records alike."""
     per_semantic: dict[str, Score] = {}
     per_group = {g: Score() for g in GROUPS}
     overall = Score()
-    for result in results:
-        overall.add(result.verdict)
-        for sid in result.case.semantics:
-            per_semantic.setdefault(sid, Score()).add(result.verdict)
+    for verdict, semantics in outcomes:
+        overall.add(verdict)
+        for sid in semantics:
+            per_semantic.setdefault(sid, Score()).add(verdict)
         # A case counts once per group it touches, however many of the group's IDs it cites.
-        for group in sorted({group_of(s) for s in result.case.semantics}):
-            per_group.setdefault(group, Score()).add(result.verdict)
+        for group in sorted({group_of(s) for s in semantics}):
+            per_group.setdefault(group, Score()).add(verdict)
     order = {g: i for i, g in enumerate(GROUPS)}
     ordered = dict(
         sorted(per_semantic.items(), key=lambda kv: (order.get(group_of(kv[0]), 9), _natural(kv[0])))

@@ -64,6 +64,10 @@ class Target(ABC):
     # True when the target itself answers ARP for the harness address (a wire engine must, at
     # once, whatever the runner is doing); the runner then leaves ARP requests alone.
     answers_arp: bool = False
+    # True when several instances can run cases at once in separate processes (`harness run -j`),
+    # each with its own links and agents; else why not, for the error a -j asks for.
+    parallel: bool = False
+    parallel_note: str = "cases share one device"
 
     def __init__(self, config: TargetConfig):
         self.config = config

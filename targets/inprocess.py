@@ -51,6 +51,7 @@ class InProcessCall(CallHandle):
 
 
 class InProcessTarget(Target):
+    parallel = True  # a pure model: instances share nothing
     def __init__(self, config: TargetConfig, faults: Faults | None = None, isn_seed: int = 0):
         super().__init__(config)
         self.faults = faults or Faults()

@@ -22,19 +22,23 @@ def write_pcap(path: Path, result: CaseResult, epoch: float) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    writer = RawPcapWriter(str(tmp), linktype=LINKTYPE_ETHERNET, sync=False)
     try:
-        writer.write_header(None)
-        for frame in result.frames:
-            at = epoch + (frame.time - result.t0)
-            sec = int(at)
-            writer.write_packet(
-                frame.data,
-                sec=sec,
-                usec=int((at - sec) * 1e6),
-                caplen=len(frame.data),
-                wirelen=len(frame.data),
-            )
-    finally:
-        writer.close()
-    tmp.replace(path)
+        writer = RawPcapWriter(str(tmp), linktype=LINKTYPE_ETHERNET, sync=False)
+        try:
+            writer.write_header(None)
+            for frame in result.frames:
+                at = epoch + (frame.time - result.t0)
+                sec = int(at)
+                writer.write_packet(
+                    frame.data,
+                    sec=sec,
+                    usec=int((at - sec) * 1e6),
+                    caplen=len(frame.data),
+                    wirelen=len(frame.data),
+                )
+        finally:
+            writer.close()
+        tmp.replace(path)
+    except BaseException:  # Ctrl-C or SIGTERM mid-write: no half file left behind
+        tmp.unlink(missing_ok=True)
+        raise

@@ -40,6 +40,7 @@ class WireTarget(WallClockTarget):
 
     # Calls with no counterpart on this device; calling one is an error verdict that names it.
     unsupported: ClassVar[Mapping[str, str]] = FREERTOS_ONLY
+    parallel = True  # every instance makes its own links and agents
     # True: a new link and engine for every case; False: they live as long as the target.
     fresh_link_per_case: ClassVar[bool] = False
     # veth links need ethtool (checksum offload off); a tap has no offload to turn off.

@@ -47,6 +47,7 @@ class FreertosPosixTarget(MailboxTarget):
     """FreeRTOS+TCP on the host: a process per case, its mailbox in process memory."""
 
     error = FreertosPosixError
+    parallel = True  # every instance makes its own veth pair and stack processes
     device_errors = (PosixDeviceError, AgentProcessError)
 
     def __init__(self, config: TargetConfig, sources: Sources | None = None, seed: int = 0):

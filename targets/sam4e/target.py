@@ -50,6 +50,7 @@ class Sam4eTarget(MailboxTarget):
     frames through the wire engine on the NIC cabled to the board."""
 
     error = Sam4eError
+    parallel_note = "it drives one board"
     device_errors = (BoardError,)
 
     def __init__(self, config: TargetConfig, board: BoardConfig | None = None, flash: bool = True):

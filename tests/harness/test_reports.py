@@ -87,9 +87,12 @@ def test_interrupted_run_leaves_valid_files(
     finished = list(baseline.values())[:3]
     for result in finished:
         writer.add(result)
-    # No finish(): as after Ctrl-C or a crash in the fourth case.
+    # Until the run ends the reports stay the valid, empty ones written at the start (rewriting
+    # them per case made a run quadratic); the journal has every finished case.
+    assert json.loads((tmp_path / "summary.json").read_text())["totals"]["cases"] == 0
+    writer.close("interrupted (Ctrl-C)")   # as the CLI does on Ctrl-C in the fourth case
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["complete"] is False
+    assert summary["complete"] is False and summary["ended"] == "interrupted (Ctrl-C)"
     assert [c["id"] for c in summary["cases"]] == [r.case.id for r in finished]
     assert len(_junit_cases(tmp_path / "junit.xml")) == 3
     assert not list(tmp_path.rglob("*.tmp"))

@@ -1,0 +1,153 @@
+"""`harness run -j N`: cases of one wall-clock target spread over N worker processes.
+
+Each worker opens its own target, so it has its own links, namespaces and agent processes
+(every `tch…` name carries the worker's pid). The addresses stay those of the target file:
+a worker's link is a world of its own (a namespace, or a veth or tap no host address is on),
+so the same addresses never meet, and captures from serial and parallel runs read alike.
+
+Cases run longest first when a previous run's journal says how long they took, so a long
+wait does not start last. Results reach `on_result` as they finish, with their place in the
+run; the reports put them back in case order.
+
+Stopping: workers ignore Ctrl-C (the terminal sends it to the whole process group); the
+parent stops them with SIGTERM, which unwinds each worker through its target's close, so
+every link and agent goes. A worker that dies under a case gives that case an error verdict.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.connection import Connection, wait
+from types import FrameType
+
+from .model import Case
+from .runner import CaseResult, run_case
+from .target import Target, TargetConfig
+
+_STOP_GRACE = 15.0  # seconds a worker gets to close its target after SIGTERM
+
+
+def schedule(cases: Sequence[Case], previous: Mapping[str, float]) -> list[int]:
+    """Case indexes in the order to start them: unknown durations first, then longest first."""
+    def key(i: int) -> tuple[int, float, int]:
+        took = previous.get(cases[i].id)
+        return (0, 0.0, i) if took is None else (1, -took, i)
+    return sorted(range(len(cases)), key=key)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _worker(config: TargetConfig, cases: Sequence[Case], conn: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _terminate)
+    target = config.open()
+    try:
+        while (index := conn.recv()) is not None:
+            conn.send((index, run_case(cases[index], target)))
+    finally:
+        target.close()
+
+
+def _died(case: Case, config: TargetConfig, exitcode: int | None) -> CaseResult:
+    how = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit status {exitcode}"
+    return CaseResult(case, config.name, "error", f"the worker running this case died ({how})")
+
+
+def run_parallel(
+    cases: Sequence[Case],
+    config: TargetConfig,
+    workers: int,
+    on_result: Callable[[int, CaseResult], None],
+    previous: Mapping[str, float] | None = None,
+) -> None:
+    # One pipe per worker, written synchronously: a worker that dies mid-case cannot take a queue's
+    # lock or an unsent message with it, and its pipe's end-of-file says which case it was on.
+    ctx = mp.get_context("fork")  # workers inherit the loaded cases; nothing to re-import
+    order = deque(schedule(cases, previous or {}))
+    procs: dict[Connection, mp.process.BaseProcess] = {}
+    running: dict[Connection, int] = {}  # a worker's pipe -> the case it is on
+    try:
+        for _ in range(max(1, min(workers, len(cases)))):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(config, cases, theirs), daemon=True)
+            proc.start()
+            theirs.close()
+            procs[ours] = proc
+            _hand_out(ours, order, running)
+        while running:
+            for conn in wait(list(running)):
+                assert isinstance(conn, Connection)
+                try:
+                    index, result = conn.recv()
+                except EOFError:
+                    index = running.pop(conn)
+                    procs[conn].join(_STOP_GRACE)
+                    on_result(index, _died(cases[index], config, procs[conn].exitcode))
+                    continue
+                del running[conn]
+                on_result(index, result)
+                _hand_out(conn, order, running)
+        for index in order:  # only when every worker died
+            on_result(index, CaseResult(cases[index], config.name, "error", "not run: every worker died"))
+    finally:
+        _stop(list(procs.values()))
+
+
+def _hand_out(conn: Connection, order: deque[int], running: dict[Connection, int]) -> None:
+    """The next case to a worker that is free, or word that there is none."""
+    if order:
+        running[conn] = order.popleft()
+        conn.send(running[conn])
+    else:
+        conn.send(None)
+
+
+def run_all(cases: Sequence[Case], config: TargetConfig, workers: int = 1) -> list[CaseResult]:
+    """Every case's result, in case order: serially on one target, or over `workers` processes."""
+    results: list[CaseResult | None] = [None] * len(cases)
+
+    def keep(index: int, result: CaseResult) -> None:
+        results[index] = result
+
+    run_each(cases, config, workers, keep)
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
+
+
+def run_each(
+    cases: Sequence[Case],
+    config: TargetConfig,
+    workers: int,
+    on_result: Callable[[int, CaseResult], None],
+    previous: Mapping[str, float] | None = None,
+    target: Target | None = None,
+) -> None:
+    """Serially on `target` (or a new one), or over `workers` processes; the target is closed after."""
+    if workers > 1:
+        if target is not None:
+            target.close()  # each worker opens its own
+        run_parallel(cases, config, workers, on_result, previous)
+        return
+    target = target or config.open()
+    try:
+        for index, case in enumerate(cases):
+            on_result(index, run_case(case, target))
+    finally:
+        target.close()
+
+
+def _stop(procs: list) -> None:
+    for p in procs:
+        if p.is_alive() and p.pid is not None:
+            os.kill(p.pid, signal.SIGTERM)
+    for p in procs:
+        p.join(_STOP_GRACE)
+        if p.is_alive():
+            p.kill()
+            p.join()
