@@ -18,11 +18,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import expr
+from . import expr, sysctl
 from .semantics import PACKAGE_DIR, REPO_ROOT
 from .validation import validate
 from .vocabulary import Result
-from .yamlsrc import InputError, Problem, read_documents
+from .yamlsrc import Document, InputError, KeyPath, Problem, dotted, read_documents
 
 TARGETS_DIR = REPO_ROOT / "targets"
 
@@ -64,6 +64,9 @@ class Target(ABC):
     # True when the target itself answers ARP for the harness address (a wire engine must, at
     # once, whatever the runner is doing); the runner then leaves ARP requests alone.
     answers_arp: bool = False
+    # True when reset() applies the `sysctl.*` settings to the device (a Linux kernel's
+    # namespace); a target file giving sysctls to any other driver is an input error.
+    applies_sysctls: bool = False
     # True when several instances can run cases at once in separate processes (`harness run -j`),
     # each with its own links and agents; else why not, for the error a -j asks for.
     parallel: bool = False
@@ -124,17 +127,31 @@ class TargetConfig:
     api: str = "freertos"
     description: str = ""
     verdicts_path: Path | None = None
+    # Where the file first gives sysctls (settings.runtime's `sysctl`, or a `sysctl.*` default
+    # or fixed value), for the error when the driver has none: (field, line); line 0 if none.
+    sysctl_where: tuple[str, int] = ("", 0)
 
     def settings_plan(self, wanted: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
-        """The settings a case runs with, or a reason to skip it on this target."""
+        """The settings a case runs with, or a reason to skip it on this target.
+
+        `sysctl.*` settings are runtime settings when the file lists `sysctl` under
+        `settings.runtime`; the effective ones (the file's defaults with the case's over them)
+        are part of what is returned, so a case's reported settings name every sysctl it ran with.
+        """
         effective = {**_durations(self.default_settings), **_durations(self.fixed_settings)}
         for key, value in _durations(wanted).items():
-            if key in self.runtime_settings:
+            if key in self.runtime_settings or (sysctl.is_sysctl(key) and "sysctl" in self.runtime_settings):
                 effective[key] = value
             elif key in self.fixed_settings:
                 if effective[key] != value:
                     return effective, (
                         f"needs {key}={_show(value)}; {self.name} is built with {key}={_show(effective[key])}"
+                    )
+            elif sysctl.is_sysctl(key) and key in effective:
+                if effective[key] != value:
+                    return effective, (
+                        f"needs {key}={_show(value)}; {self.name} sets {key}={_show(effective[key])} "
+                        "(settings.runtime does not list sysctl)"
                     )
             else:
                 return effective, f"{self.name} can not apply setting {key}"
@@ -152,6 +169,10 @@ class TargetConfig:
     def open(self, **kwargs: Any) -> Target:
         module_name, _, class_name = self.driver.partition(":")
         cls = getattr(importlib.import_module(module_name), class_name)
+        field, line = self.sysctl_where
+        if line and not getattr(cls, "applies_sysctls", False):
+            why = f"driver {self.driver} has no sysctls to set (a Linux kernel target has)"
+            raise InputError([Problem(str(self.path), line, field, why)])
         return cls(self, **kwargs)
 
 
@@ -166,10 +187,12 @@ def _show(value: Any) -> str:
 
 
 def _durations(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings with duration strings ("2s") turned into seconds."""
+    """Settings with duration strings ("2s") turned into seconds, sysctl values in one spelling."""
     out = {}
     for key, value in settings.items():
-        if isinstance(value, str):
+        if sysctl.is_sysctl(key):
+            value = sysctl.normalise(value)
+        elif isinstance(value, str):
             value = float(expr.evaluate(value, _no_names))
         out[key] = value
     return out
@@ -221,6 +244,7 @@ def load_target(spec: str) -> TargetConfig:
     data = doc.data
     settings = data.get("settings", {})
     verdicts = path.parent / data.get("verdicts", f"{path.stem}.verdicts.yaml")
+    sysctl_where = _sysctl_where(doc)
     return TargetConfig(
         name=data["name"],
         driver=data["driver"],
@@ -236,7 +260,22 @@ def load_target(spec: str) -> TargetConfig:
         api=data.get("api", "freertos"),
         description=data.get("description", ""),
         verdicts_path=verdicts if verdicts.is_file() else None,
+        sysctl_where=sysctl_where,
     )
+
+
+def _sysctl_where(doc: Document) -> tuple[str, int]:
+    """The first place a target file gives sysctls: (field, line), or ("", 0)."""
+    settings = doc.data.get("settings", {})
+    runtime = settings.get("runtime", [])
+    if "sysctl" in runtime:
+        path: KeyPath = ("settings", "runtime", runtime.index("sysctl"))
+        return dotted(path), doc.line(path)
+    for part in ("defaults", "fixed"):
+        for key in settings.get(part, {}):
+            if sysctl.is_sysctl(key):
+                return dotted(("settings", part, key)), doc.line(("settings", part, key))
+    return "", 0
 
 
 @dataclass

@@ -2,16 +2,20 @@
 
 jsonschema's own messages dump whole instances; a firmware engineer needs the
 field and what to write instead. Schemas may carry `x-error` (a message for
-that node, `{value!r}` filled in) and `x-what` (what an enum lists).
+that node, `{value!r}` filled in), `x-what` (what an enum lists), `x-known` (names a mapping
+takes beside its properties, e.g. through patternProperties) and `x-sysctl` (a key prefix: each
+such key of the mapping must name a per-namespace sysctl and hold a value one can take).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 import jsonschema
 
+from . import sysctl
 from .yamlsrc import Document, KeyPath, Problem, dotted
 
 _TYPE_WORDS = {
@@ -39,10 +43,20 @@ def _python_type(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _sysctl_entries(validator: Any, prefix: str, instance: Any, schema: dict) -> Iterable[Any]:
+    """`x-sysctl: PREFIX`: one error per bad `PREFIX<name>: value` entry, at that entry."""
+    if isinstance(instance, dict):
+        for key, message in sysctl.problems(instance, prefix):
+            yield jsonschema.ValidationError(message, path=[key])
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"x-sysctl": _sysctl_entries})
+
+
 def validate(doc: Document, schema: dict, instance: Any = None, prefix: KeyPath = ()) -> list[Problem]:
     """Problems with `instance` (default: the whole document) found at `prefix` inside `doc`."""
     target = doc.data if instance is None else instance
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     problems: list[Problem] = []
     for error in validator.iter_errors(target):
         problems.extend(_explain(doc, error, prefix))
@@ -60,8 +74,10 @@ def _explain(doc: Document, error: jsonschema.ValidationError, prefix: KeyPath) 
                 yield from _explain(doc, sub, prefix)
             return
     if kind == "additionalProperties":
-        known = ", ".join(sorted(schema.get("properties", {})))
-        extra = [k for k in error.instance if k not in schema.get("properties", {})]
+        known = ", ".join([*sorted(schema.get("properties", {})), *schema.get("x-known", [])])
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+        extra = [k for k in error.instance
+                 if k not in schema.get("properties", {}) and not any(p.search(k) for p in patterns)]
         for key in extra:
             yield doc.problem(path + (key,), f"unknown field (known: {known})")
         return

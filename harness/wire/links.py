@@ -47,6 +47,11 @@ class LinkError(RuntimeError):
     """A link could not be made; the message names the missing tool or privilege."""
 
 
+class SysctlRefused(LinkError):
+    """The kernel refused a sysctl the caller asked for in a new namespace: a name it does not
+    have there (unknown, or global to the host) or a value out of its range."""
+
+
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if check and proc.returncode != 0:
@@ -199,7 +204,8 @@ def make_veth(device_ip: str, device_mac: str, harness_ip: str, harness_mac: str
     frames from a packet socket as already verified, and a segment with a bad checksum would
     be accepted). The harness end gets no address at all. With `static_neighbour` the device
     knows the harness MAC without ARP (a permanent neighbour entry); without it the engine
-    must answer ARP.
+    must answer ARP. `sysctls` ({name: value}) are written inside the namespace before any
+    address is added; one the kernel refuses raises SysctlRefused naming it.
     """
     for addr in (device_ip, harness_ip):
         _check_address(addr)
@@ -220,8 +226,8 @@ def make_veth(device_ip: str, device_mac: str, harness_ip: str, harness_mac: str
         _run("ethtool", "-K", dif, "tx", "off", "rx", "off", "gso", "off", "tso", "off")
         _run("ip", "link", "set", dif, "netns", ns)
         _quiet_ipv6(hif)
-        _run("ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"net.ipv6.conf.{dif}.disable_ipv6=1",
-             "net.ipv6.conf.lo.disable_ipv6=1", *[f"{key}={value}" for key, value in (sysctls or {}).items()])
+        _write_sysctls(ns, {f"net.ipv6.conf.{dif}.disable_ipv6": "1", "net.ipv6.conf.lo.disable_ipv6": "1"},
+                       sysctls or {})
         # The harness end's own MAC differs from the harness MAC, so the device's replies
         # arrive as PACKET_OTHERHOST and the root namespace drops them before IP.
         _run("ip", "link", "set", hif, "address", _sibling_mac(harness_mac))
@@ -237,6 +243,31 @@ def make_veth(device_ip: str, device_mac: str, harness_ip: str, harness_mac: str
         link.close()
         raise
     return link
+
+
+def _write_sysctls(ns: str, ours: dict[str, str], theirs: dict[str, str]) -> None:
+    """Write both sets in namespace `ns` with one `sysctl` (one process per case); a refusal of
+    one of `theirs` is a SysctlRefused that says which and why, in the kernel's words."""
+    cmd = ("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+           *[f"{key}={value}" for key, value in {**ours, **theirs}.items()])
+    proc = _run(*cmd, check=False)
+    if proc.returncode == 0:
+        return
+    refused = []
+    for line in proc.stderr.splitlines():
+        # procps: 'sysctl: setting key "net.ipv4.tcp_syn_retries": Invalid argument',
+        #         'sysctl: cannot stat /proc/sys/net/core/nosuch: No such file or directory'
+        key = re.search(r'setting key "([^"]+)": (.*)', line)
+        missing = re.search(r"cannot stat /proc/sys/(\S+): (.*)", line)
+        if key and key.group(1) in theirs:
+            name = key.group(1)
+            refused.append(f"{name}={theirs[name]} refused by the kernel: {key.group(2)}")
+        elif missing and (name := missing.group(1).replace("/", ".")) in theirs:
+            refused.append(f"{name}: no such sysctl in a network namespace on this kernel "
+                           f"(global to the host, or unknown to it: {missing.group(2)})")
+    if refused:
+        raise SysctlRefused("; ".join(refused))
+    raise LinkError(f"{' '.join(cmd)}: {proc.stderr.strip() or f'exit {proc.returncode}'}")
 
 
 def make_veth_pair(harness_mac: str) -> Link:

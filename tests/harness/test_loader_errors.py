@@ -20,7 +20,12 @@ KNOWN_OPS = (
 KNOWN_INJECT = "ack, checksum, flags, len, options, payload, peer, raw, seq, sport, ttl, urg, win"
 KNOWN_SETTINGS = (
     "hang_protection, hang_protection_time, ignore_unknown_packets, keepalive, keepalive_interval, "
-    "mss, reuse_listen, rx_buffer, select, tcp_win, tx_buffer, user_semaphore, wake_callback"
+    "mss, reuse_listen, rx_buffer, select, tcp_win, tx_buffer, user_semaphore, wake_callback, "
+    "sysctl.net.ipv4.NAME, sysctl.net.core.NAME"
+)
+SYSCTL_NAMES = (
+    "give net.ipv4.NAME or net.core.NAME (one level, lower case; per-interface conf.* and neigh.* "
+    "are not supported)"
 )
 FLAGS_HINT = "(use F S R P A U E C, e.g. SA or FA)"
 
@@ -144,6 +149,36 @@ CASES = [
         "wrong type for a setting",
         BASE + "settings:\n  keepalive: maybe\nsteps:\n  - wait: 1s\n",
         "5: settings.keepalive: expected true or false, got a string",
+    ),
+    (
+        "sysctl outside net.ipv4 and net.core",
+        BASE + "settings:\n  sysctl.kernel.panic: 1\nsteps:\n  - wait: 1s\n",
+        f"5: settings.sysctl.kernel.panic: 'kernel.panic' is not a per-namespace sysctl a case can set: "
+        f"{SYSCTL_NAMES}",
+    ),
+    (
+        "per-interface sysctl",
+        BASE + "settings:\n  sysctl.net.ipv4.conf.all.forwarding: 1\nsteps:\n  - wait: 1s\n",
+        "5: settings.sysctl.net.ipv4.conf.all.forwarding: 'net.ipv4.conf.all.forwarding' is not a "
+        f"per-namespace sysctl a case can set: {SYSCTL_NAMES}",
+    ),
+    (
+        "host-wide sysctl",
+        BASE + "settings:\n  sysctl.net.ipv4.tcp_mem: 1 2 3\nsteps:\n  - wait: 1s\n",
+        "5: settings.sysctl.net.ipv4.tcp_mem: net.ipv4.tcp_mem is global to the host, not per network "
+        "namespace: it can not be set per case",
+    ),
+    (
+        "sysctl value true",
+        BASE + "settings:\n  sysctl.net.ipv4.tcp_syn_retries: true\nsteps:\n  - wait: 1s\n",
+        "5: settings.sysctl.net.ipv4.tcp_syn_retries: expected an integer or a string such as "
+        "'4096 131072 6291456', got true or false (write 1 or 0)",
+    ),
+    (
+        "sysctl value with a second assignment",
+        BASE + "settings:\n  sysctl.net.ipv4.tcp_syn_retries: 2 net.core.somaxconn=1\nsteps:\n  - wait: 1s\n",
+        "5: settings.sysctl.net.ipv4.tcp_syn_retries: '2 net.core.somaxconn=1' is not a sysctl value "
+        "(numbers or words separated by spaces)",
     ),
     ("no steps", BASE + "steps: []\n", "4: steps: expected at least 1 item(s), got 0"),
     (
