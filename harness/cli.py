@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from .target import Target, TargetConfig
 
 DEFAULT_CASES = REPO_ROOT / "testcases"
-# Wall-clock cases mostly wait on protocol timers, so they overlap well beyond the core count.
-DEFAULT_JOBS = 8
 _COLOURS = {"pass": "32", "fail": "31", "error": "35", "skip": "33"}
 
 
@@ -86,8 +84,8 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         type=_jobs,
         metavar="N",
-        help=f"cases at once, each worker with its own link and agent (wall-clock targets; default "
-        f"{DEFAULT_JOBS}, a board or a virtual clock 1)",
+        help="cases at once, each worker with its own link and agent (wall-clock targets; default "
+        "the target's own: 16 linux and lwip, 8 freertos-posix, 1 inprocess and sam4e)",
     )
     rep = sub.add_parser(
         "report", help="render junit.xml and summary.json again from a results folder's journal"
@@ -220,7 +218,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     target = config.open()
     try:
-        jobs = _jobs_for(args.jobs, target, config)
+        jobs = min(_jobs_for(args.jobs, target, config), len(cases))
     except InputError:
         target.close()
         raise
@@ -269,7 +267,7 @@ def _jobs_for(asked: int | None, target: Target, config: TargetConfig) -> int:
             raise InputError([_problem("-j", why)])
         return 1
     if asked is None:
-        return DEFAULT_JOBS if config.clock == "wall" else 1
+        return target.default_workers
     return asked
 
 

@@ -16,6 +16,7 @@ every link and agent goes. A worker that dies under a case gives that case an er
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
 import signal
@@ -28,6 +29,7 @@ from .model import Case
 from .runner import CaseResult, run_case
 from .target import Target, TargetConfig
 
+_PR_SET_PDEATHSIG = 1
 _STOP_GRACE = 15.0  # seconds a worker gets to close its target after SIGTERM
 
 
@@ -46,12 +48,26 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def _worker(config: TargetConfig, cases: Sequence[Case], conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _terminate)
+    _stop_with_parent()
     target = config.open()
     try:
         while (index := conn.recv()) is not None:
             conn.send((index, run_case(cases[index], target)))
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a stop that comes now must not cut the clean-up
         target.close()
+
+
+def _stop_with_parent() -> None:
+    """SIGTERM this worker when the run's process dies, even by SIGKILL (prctl PR_SET_PDEATHSIG),
+    so its links and agents go with it instead of outliving the run."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the pipe's end still stops it after its case
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        raise SystemExit(0)
 
 
 def _died(case: Case, config: TargetConfig, exitcode: int | None) -> CaseResult:
@@ -72,6 +88,7 @@ def run_parallel(
     order = deque(schedule(cases, previous or {}))
     procs: dict[Connection, mp.process.BaseProcess] = {}
     running: dict[Connection, int] = {}  # a worker's pipe -> the case it is on
+    finished = False
     try:
         for _ in range(max(1, min(workers, len(cases)))):
             ours, theirs = ctx.Pipe()
@@ -95,8 +112,9 @@ def run_parallel(
                 _hand_out(conn, order, running)
         for index in order:  # only when every worker died
             on_result(index, CaseResult(cases[index], config.name, "error", "not run: every worker died"))
+        finished = True
     finally:
-        _stop(list(procs.values()))
+        _stop(list(procs.values()), finished)
 
 
 def _hand_out(conn: Connection, order: deque[int], running: dict[Connection, int]) -> None:
@@ -108,14 +126,30 @@ def _hand_out(conn: Connection, order: deque[int], running: dict[Connection, int
         conn.send(None)
 
 
-def run_all(cases: Sequence[Case], config: TargetConfig, workers: int = 1) -> list[CaseResult]:
-    """Every case's result, in case order: serially on one target, or over `workers` processes."""
+def default_workers(config: TargetConfig) -> int:
+    """How many workers `harness run` uses on this target when -j is not given."""
+    target = config.open()
+    try:
+        return target.default_workers
+    finally:
+        target.close()
+
+
+def run_all(
+    cases: Sequence[Case],
+    config: TargetConfig,
+    workers: int | None = None,
+    previous: Mapping[str, float] | None = None,
+) -> list[CaseResult]:
+    """Every case's result, in case order: serially on one target, or over `workers` processes
+    (default: as many as `harness run` would use), longest first as far as `previous` knows."""
+    workers = default_workers(config) if workers is None else workers
     results: list[CaseResult | None] = [None] * len(cases)
 
     def keep(index: int, result: CaseResult) -> None:
         results[index] = result
 
-    run_each(cases, config, workers, keep)
+    run_each(cases, config, workers, keep, previous)
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
 
@@ -129,6 +163,7 @@ def run_each(
     target: Target | None = None,
 ) -> None:
     """Serially on `target` (or a new one), or over `workers` processes; the target is closed after."""
+    workers = min(workers, len(cases))  # one case needs no worker process
     if workers > 1:
         if target is not None:
             target.close()  # each worker opens its own
@@ -142,10 +177,13 @@ def run_each(
         target.close()
 
 
-def _stop(procs: list) -> None:
-    for p in procs:
-        if p.is_alive() and p.pid is not None:
-            os.kill(p.pid, signal.SIGTERM)
+def _stop(procs: list, finished: bool) -> None:
+    """Workers told there is no more work close their targets and leave; the others (an interrupted
+    run) get SIGTERM, which unwinds them through their target's close. Any still there are killed."""
+    if not finished:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)
     for p in procs:
         p.join(_STOP_GRACE)
         if p.is_alive():

@@ -71,6 +71,8 @@ class Target(ABC):
     # each with its own links and agents; else why not, for the error a -j asks for.
     parallel: bool = False
     parallel_note: str = "cases share one device"
+    # Workers `harness run` uses when -j is not given.
+    default_workers: int = 1
 
     def __init__(self, config: TargetConfig):
         self.config = config

@@ -108,6 +108,7 @@ class MailboxTarget(WallClockTarget):
         self._live: list[MailboxCall] = []
         self._completed = False
         self._stop = threading.Event()
+        self._work = threading.Event()         # set by a new call (and a stop): the poller wakes
         self._poller: threading.Thread | None = None
         self._notes: list[tuple[float, str]] = []
 
@@ -128,6 +129,7 @@ class MailboxTarget(WallClockTarget):
 
     def _stop_calls(self) -> None:
         self._stop.set()
+        self._work.set()
         if self._poller is not None:
             self._poller.join(timeout=5)
             self._poller = None
@@ -178,17 +180,25 @@ class MailboxTarget(WallClockTarget):
             raise self.error(f"{op}: {exc}") from exc
         with self._lock:
             self._live.append(handle)
+        self._work.set()
         return handle
 
     def _poll_loop(self, stop: threading.Event) -> None:
         device = self.device
         assert device is not None and device.mailbox is not None
         mailbox = device.mailbox
-        while not stop.wait(_POLL):
+        while not stop.is_set():
+            # With no call outstanding, sleep until there is one: a poll every millisecond for
+            # nothing costs each of `harness run -j`'s workers CPU the stacks under test need.
+            self._work.clear()
             with self._lock:
                 live = list(self._live)
+            if not live:
+                self._work.wait()
+                continue
             for handle in live:
                 self._advance(mailbox, handle)
+            stop.wait(_POLL)
 
     def _advance(self, mailbox: Mailbox, handle: MailboxCall) -> None:
         pending = handle.pending

@@ -12,6 +12,23 @@ import os
 
 import pytest
 
+# The files that wait longest (whole suites on wall-clock targets, the emulated board): collected
+# first, so pytest-xdist starts them first and the rest fills the time they wait.
+LONGEST_FIRST = (
+    "tests/freertos_posix/test_suite.py",
+    "tests/targets/test_linux.py",
+    "tests/targets/test_lwip.py",
+    "tests/targets/test_parallel_wire.py",
+    "tests/sam4e/test_target.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)
+
 
 def require_all() -> bool:
     return os.environ.get("TCH_REQUIRE_ALL", "") not in ("", "0")

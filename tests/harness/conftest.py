@@ -42,8 +42,19 @@ def baseline(suite: list[Case], inprocess: TargetConfig) -> dict[str, CaseResult
     return {r.case.id: r for r in run_cases(suite, inprocess.open())}
 
 
+# Switch -> catching cases, gathered from the reports' properties: under pytest-xdist the tests run
+# in workers, and only their reports reach the process that prints the summary.
+_REPORTED: dict[str, list[str]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    if report.when == "call" and "switch" in props:
+        _REPORTED[str(props["switch"])] = str(props.get("caught_by", "")).split()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    matrix = terminalreporter.config.stash.get(MATRIX_KEY, {})
+    matrix = _REPORTED
     if not matrix:
         return
     caught = sum(1 for cases in matrix.values() if cases)

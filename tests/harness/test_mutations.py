@@ -51,6 +51,7 @@ def test_switch_is_caught(
 ) -> None:
     caught, _ = mutants.catching_cases(switch, suite, inprocess, baseline)
     mutation_matrix[switch] = caught
+    record_property("switch", switch)   # the controller's summary reads these (pytest-xdist too)
     record_property("caught_by", " ".join(caught))
     assert caught, (
         f"no case citing {', '.join(FAULT_SEMANTICS.get(switch, ()))} fails with Faults({switch}=True)"

@@ -201,6 +201,18 @@ def test_sigterm_stops_every_worker(tmp_path: Path, trouble_target: Path) -> Non
     assert summary["ended"].startswith("terminated")
 
 
+def test_workers_of_a_sigkilled_run_stop_too(tmp_path: Path, trouble_target: Path) -> None:
+    results = tmp_path / "results"
+    proc = _harness(trouble_target, results, "sleep:2", "-j", "2")
+    worker = _claimed(tmp_path, proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    end = time.monotonic() + 15
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{worker}").exists(), "a worker outlived its SIGKILLed run"
+
+
 def test_j_on_a_one_board_target_is_a_one_line_error() -> None:
     out = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--target", "sam4e", "-j", "2"],
                          cwd=REPO, capture_output=True, text=True)

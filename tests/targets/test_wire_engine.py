@@ -103,7 +103,9 @@ _CHILD = textwrap.dedent("""
     import sys, time
     from harness.cli import main
     # A keep-alive case that runs ~10 s on the wall clock: long enough to be killed mid-case.
-    sys.exit(main(["run", "--target", "linux", "-q", "-k", "answered-probes", "--results", sys.argv[1]]))
+    # -j 1: the links are this process's own (with workers they would carry the workers' pids).
+    sys.exit(main(["run", "--target", "linux", "-q", "-j", "1", "-k", "answered-probes", "--results",
+                   sys.argv[1]]))
 """)
 
 
