@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_jobs,
         metavar="N",
         help="cases at once, each worker with its own link and agent (wall-clock targets; default "
-        "the target's own: 16 linux and lwip, 8 freertos-posix, 1 inprocess and sam4e)",
+        "per core 8 on linux and lwip, 6 on freertos-posix; 1 on inprocess and sam4e)",
     )
     rep = sub.add_parser(
         "report", help="render junit.xml and summary.json again from a results folder's journal"

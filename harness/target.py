@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,11 +72,16 @@ class Target(ABC):
     # each with its own links and agents; else why not, for the error a -j asks for.
     parallel: bool = False
     parallel_note: str = "cases share one device"
-    # Workers `harness run` uses when -j is not given.
-    default_workers: int = 1
+    # Workers per CPU core `harness run` uses when -j is not given (0: one case at a time).
+    workers_per_core: float = 0.0
 
     def __init__(self, config: TargetConfig):
         self.config = config
+
+    @property
+    def default_workers(self) -> int:
+        """Workers for `harness run` without -j: workers_per_core times the cores here, at least 1."""
+        return max(1, int(self.workers_per_core * (os.cpu_count() or 1)))
 
     @abstractmethod
     def reset(self, settings: Mapping[str, Any]) -> None:

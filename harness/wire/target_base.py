@@ -43,7 +43,7 @@ class WireTarget(WallClockTarget):
     parallel = True  # every instance makes its own links and agents
     # Cases mostly wait on protocol timers and the agents sleep meanwhile: 16 overlap on 2 cores
     # (the lwip suite: 61 s at -j 16, bound by its longest case; no drift).
-    default_workers = 16
+    workers_per_core = 8
     # True: a new link and engine for every case; False: they live as long as the target.
     fresh_link_per_case: ClassVar[bool] = False
     # veth links need ethtool (checksum offload off); a tap has no offload to turn off.

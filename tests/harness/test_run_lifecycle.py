@@ -21,11 +21,11 @@ import pytest
 
 from harness.loader import load_cases
 from harness.model import Case
-from harness.parallel import run_all
+from harness.parallel import default_workers, run_all
 from harness.reports import ResultsWriter, render_from_journal
 from harness.reports.journal import JOURNAL
 from harness.runner import CaseResult
-from harness.target import TARGETS_DIR, TargetConfig
+from harness.target import TARGETS_DIR, TargetConfig, load_target
 
 REPO = Path(__file__).resolve().parents[2]
 SUBSET = ["testcases/close", "testcases/listen"]   # enough cases for a run to be caught in the middle
@@ -211,6 +211,14 @@ def test_workers_of_a_sigkilled_run_stop_too(tmp_path: Path, trouble_target: Pat
     while Path(f"/proc/{worker}").exists() and time.monotonic() < end:
         time.sleep(0.05)
     assert not Path(f"/proc/{worker}").exists(), "a worker outlived its SIGKILLed run"
+
+
+@pytest.mark.parametrize(("name", "per_core"), [("lwip", 8), ("linux", 8), ("freertos-posix", 6),
+                                                ("inprocess", 0), ("sam4e", 0)])
+def test_default_workers_scale_with_the_cores(monkeypatch: pytest.MonkeyPatch, name: str, per_core: int
+                                              ) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert default_workers(load_target(name)) == max(1, 3 * per_core)
 
 
 def test_j_on_a_one_board_target_is_a_one_line_error() -> None:
