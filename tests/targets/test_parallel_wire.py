@@ -45,6 +45,10 @@ def test_parallel_run_equals_serial_run(name: str, missing) -> None:  # type: ig
     ran = [r for r in serial if r.verdict != "skip"]
     assert len(ran) >= 20 and any(r.matched for r in ran)
     for a, b in zip(serial, parallel, strict=True):
-        assert (a.verdict, a.step and a.step.line, _segments(a)) == (b.verdict, b.step and b.step.line,
-                                                                     _segments(b)), a.case.id
+        why = f"{a.case.id}: serial {a.message[:200]!r}; parallel {b.message[:200]!r}"
+        assert (a.verdict, a.step and a.step.line) == (b.verdict, b.step and b.step.line), why
+        # A passing case matched every expect, so both runs saw the same segments; a failing one
+        # stops at its first miss, and what it had matched by then may differ with timing.
+        if a.verdict == "pass":
+            assert _segments(a) == _segments(b), why
     assert orphans() == []
