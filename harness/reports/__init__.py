@@ -153,7 +153,7 @@ def render(
     data = summary.build(ordered, card, run)
     _write_atomically(folder / "summary.json", json.dumps(data, indent=2) + "\n")
     properties = {"complete": str(complete).lower(), **({"ended": ended} if ended else {})}
-    _write_atomically(folder / "junit.xml", junit.render(ordered, header["target"], card, properties))
+    _write_atomically(folder / "junit.xml", junit.render(ordered, header["target"], card, properties, folder))
     return data
 
 

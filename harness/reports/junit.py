@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
@@ -16,14 +17,17 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 from ..scoring import Scorecard
 
 
-def _testcase(r: Mapping[str, Any]) -> TestCase:
+def _testcase(r: Mapping[str, Any], folder: Path) -> TestCase:
+    # The pcap as an attachment in the form CI servers pick up from system-out (Jenkins' JUnit
+    # Attachments, GitLab's artifacts links): an absolute path, so it resolves from any workspace.
+    attachment = [f"[[ATTACHMENT|{(folder / r['pcap']).resolve()}]]"] if r["pcap"] else []
     tc = TestCase(
         name=r["id"],
         classname=f"{r['target']}.{r['area']}",
         elapsed_sec=r["wall_time"],
         file=r["file"],
         line=r["line"],
-        stdout="\n".join(r["log"]) or None,
+        stdout="\n".join([*attachment, *r["log"]]) or None,
         stderr="\n".join(r["warnings"]) or None,
     )
     note = ""
@@ -50,12 +54,18 @@ def _detail(r: Mapping[str, Any]) -> str:
 
 
 def render(
-    records: Sequence[Mapping[str, Any]], target: str, card: Scorecard, run_properties: Mapping[str, str]
+    records: Sequence[Mapping[str, Any]],
+    target: str,
+    card: Scorecard,
+    run_properties: Mapping[str, str],
+    folder: Path,
 ) -> str:
+    """`folder` is the results folder the records' pcap paths are relative to."""
     suite_props = {"target": target, **run_properties, "score.overall": card.overall.text()}
     suite_props.update({f"score.{g}": s.text() for g, s in card.per_group.items()})
     suite_props.update({f"score.{sid}": s.text() for sid, s in card.per_semantic.items()})
-    suite = TestSuite(f"conformance.{target}", [_testcase(r) for r in records], properties=suite_props)
+    cases = [_testcase(r, folder) for r in records]
+    suite = TestSuite(f"conformance.{target}", cases, properties=suite_props)
     root = ET.fromstring(to_xml_report_string([suite], encoding="utf-8"))
     for element, r in zip(root.iter("testcase"), records, strict=True):
         props = ET.Element("properties")
@@ -68,6 +78,8 @@ def render(
         values += [("semantic", sid) for sid in r["semantics"]]
         if r["expected_reason"]:
             values.append(("expected_reason", r["expected_reason"]))
+        if r["pcap"]:
+            values.append(("pcap", r["pcap"]))
         for name, value in values:
             ET.SubElement(props, "property", name=name, value=value)
         element.insert(0, props)

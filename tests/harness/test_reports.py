@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -68,6 +69,22 @@ def test_findings_show_fs_claims_the_target_does_not_honour(
     assert {f["id"] for f in summary["findings"]} == set(inprocess_expected)
     assert any("FS" in f["groups"] for f in summary["findings"])
     assert summary["drift"] == []
+
+
+def test_each_junit_testcase_attaches_its_pcap(full_run: Path) -> None:
+    """`[[ATTACHMENT|path]]` in system-out (what CI servers pick up), the file there and readable;
+    the semantics as properties beside it."""
+    summary = {c["id"]: c for c in json.loads((full_run / "summary.json").read_text())["cases"]}
+    for name, tc in _junit_cases(full_run / "junit.xml").items():
+        out = tc.findtext("system-out") or ""
+        attached = re.findall(r"\[\[ATTACHMENT\|(.+?)\]\]", out)
+        if summary[name]["verdict"] == "skip":
+            assert attached == []
+            continue
+        assert attached == [str((full_run / summary[name]["pcap"]).resolve())], name
+        assert len(rdpcap(attached[0])) == summary[name]["frames"]
+        props = [(p.get("name"), p.get("value")) for p in tc.iter("property")]
+        assert [v for k, v in props if k == "semantic"] == summary[name]["semantics"]
 
 
 def test_one_readable_pcap_per_case_with_both_directions(full_run: Path) -> None:
