@@ -25,8 +25,11 @@ REPO_ROOT = PACKAGE_DIR.parent
 SHARED_CATALOGUE = REPO_ROOT.parent / "shared" / "SEMANTICS.md"
 BUNDLED_CATALOGUE = PACKAGE_DIR / "semantics.yaml"
 
-_FS_ROW = re.compile(r"^\| (FS-\d+) \| (.+?) \| \d+ \|$", re.M)
+_FS_ROW = re.compile(r"^\| (FS-\d+) \| (.+?) \| (\d+) \|$", re.M)
 _BULLET = re.compile(r"^- \*\*((?:FR|RFC)-[A-Z0-9-]+)\*\* (.*)$", re.M)
+_HEADING = re.compile(r"^###? (.+)$", re.M)
+_RFC_REF = re.compile(r"^\((RFC [^)]*)\) ")
+FR_SOURCE = "FreeRTOS+TCP V4.4.1 (27a96812), read from source and measured on the wire"
 
 GROUPS = ("FS", "FR", "RFC")
 
@@ -37,6 +40,8 @@ class Semantic:
     group: str
     summary: str
     measured: str | None = None     # the correction the real stack called for, if any
+    wording: str = ""               # the whole item as SEMANTICS.md words it
+    source: str = ""                # where it comes from: a forum thread, FreeRTOS's source, an RFC
 
 
 def group_of(semantic_id: str) -> str:
@@ -44,10 +49,26 @@ def group_of(semantic_id: str) -> str:
 
 
 def parse_markdown(text: str) -> list[Semantic]:
-    """The IDs in SEMANTICS.md's FS table and FR/RFC bullet lists, in document order."""
-    found = [(m.start(), m.group(1), m.group(2)) for m in _FS_ROW.finditer(text)]
-    found += [(m.start(), m.group(1), m.group(2)) for m in _BULLET.finditer(text)]
-    return [Semantic(i, group_of(i), _first_sentence(s)) for _, i, s in sorted(found)]
+    """The IDs in SEMANTICS.md's FS table and FR/RFC bullet lists, in document order, each with its
+    whole wording and its source (the forum thread, the FR section, the RFC sections it cites)."""
+    headings = [(m.start(), m.group(1).strip()) for m in _HEADING.finditer(text)]
+
+    def section(at: int) -> str:
+        above = [h for start, h in headings if start < at]
+        return above[-1] if above else "FR"
+
+    found = [(m.start(), m.group(1), m.group(2), f"forum thread {m.group(3)} (seeds/{m.group(3)}_*.txt)")
+             for m in _FS_ROW.finditer(text)]
+    for m in _BULLET.finditer(text):
+        sid, wording = m.group(1), m.group(2)
+        if sid.startswith("RFC"):
+            ref = _RFC_REF.match(wording)
+            source = ref.group(1) if ref else "RFC"
+        else:
+            source = f"{FR_SOURCE}: {section(m.start())}"
+        found.append((m.start(), sid, wording, source))
+    return [Semantic(i, group_of(i), _first_sentence(w), None, w.strip(), src)
+            for _, i, w, src in sorted(found)]
 
 
 def _first_sentence(text: str) -> str:
@@ -58,13 +79,15 @@ def _first_sentence(text: str) -> str:
 
 def load_bundled(path: Path = BUNDLED_CATALOGUE) -> list[Semantic]:
     rows = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [Semantic(r["id"], group_of(r["id"]), r["summary"], r.get("measured")) for r in rows]
+    return [Semantic(r["id"], group_of(r["id"]), r["summary"], r.get("measured"),
+                     r.get("wording", r["summary"]), r.get("source", "")) for r in rows]
 
 
 def with_measured(items: list[Semantic], bundled: list[Semantic]) -> list[Semantic]:
     """`items` with the `measured:` corrections of the bundled copy attached by ID."""
     measured = {s.id: s.measured for s in bundled if s.measured}
-    return [Semantic(s.id, s.group, s.summary, measured.get(s.id, s.measured)) for s in items]
+    return [Semantic(s.id, s.group, s.summary, measured.get(s.id, s.measured), s.wording, s.source)
+            for s in items]
 
 
 @cache
@@ -84,8 +107,8 @@ def dump_yaml(items: list[Semantic]) -> str:
     header = ("# Copy of the IDs in ../shared/SEMANTICS.md; regenerate with `python -m harness.semantics`.\n"
               "# `measured:` is ours: what the real FreeRTOS+TCP V4.4.1 (freertos-posix) showed where the\n"
               "# summary's wording is wrong or incomplete; regenerating keeps it.\n")
-    rows = [{"id": s.id, "summary": s.summary, **({"measured": s.measured} if s.measured else {})}
-            for s in items]
+    rows = [{"id": s.id, "summary": s.summary, "wording": s.wording, "source": s.source,
+             **({"measured": s.measured} if s.measured else {})} for s in items]
     return header + yaml.safe_dump(rows, sort_keys=False, allow_unicode=True, width=110)
 
 

@@ -23,11 +23,15 @@ from typing import Any
 from .. import __version__
 from ..runner import CaseResult
 from ..scoring import score_of
+from ..semantics import REPO_ROOT
 from ..target import TargetConfig
 from ..verdicts import Expected
 from . import junit, summary
 from .journal import JOURNAL, Journal, read_journal, record
 from .pcap import pcap_name, write_pcap
+
+# Every report links here: each ID's wording, source and cases (harness/semantics_doc.py writes it).
+CATALOGUE_DOC = REPO_ROOT / "docs" / "semantics.md"
 
 
 def _versions() -> dict[str, str]:
@@ -75,6 +79,7 @@ class ResultsWriter:
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": _versions(),
             "expected_verdicts": str(config.verdicts_path) if config.verdicts_path else None,
+            "semantics_catalogue": str(CATALOGUE_DOC),
             "planned": planned,
         }
         self.journal = Journal(folder / JOURNAL, self.header)
@@ -153,6 +158,8 @@ def render(
     data = summary.build(ordered, card, run)
     _write_atomically(folder / "summary.json", json.dumps(data, indent=2) + "\n")
     properties = {"complete": str(complete).lower(), **({"ended": ended} if ended else {})}
+    if header.get("semantics_catalogue"):
+        properties["semantics_catalogue"] = header["semantics_catalogue"]
     _write_atomically(folder / "junit.xml", junit.render(ordered, header["target"], card, properties, folder))
     return data
 

@@ -60,6 +60,9 @@ def test_scores_agree_between_summary_and_junit(full_run: Path) -> None:
         assert suite_props[f"score.{sid}"].startswith(f"{score['passed']}/{score['run']}")
     totals = summary["totals"]
     assert suite_props["score.overall"].startswith(f"{totals['passed']}/{totals['run']}")
+    # Both link the catalogue that ships with the project (each ID's wording, source, cases).
+    assert suite_props["semantics_catalogue"] == summary["semantics_catalogue"]
+    assert Path(summary["semantics_catalogue"]).is_file()
 
 
 def test_findings_show_fs_claims_the_target_does_not_honour(
