@@ -88,9 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         "per core 8 on linux and lwip, 6 on freertos-posix; 1 on inprocess and sam4e)",
     )
     rep = sub.add_parser(
-        "report", help="render junit.xml and summary.json again from a results folder's journal"
+        "report",
+        help="render a results folder's reports again from its journal; with several folders (runs on "
+        "several targets), also a matrix of them side by side",
     )
-    rep.add_argument("results", nargs="?", default="results")
+    rep.add_argument("results", nargs="*", default=["results"], help="results folders (default: results)")
+    rep.add_argument("--out", default="results-matrix", help="where matrix.json and matrix.html go")
     lst = sub.add_parser("list", help="list cases (with --target: which would be skipped and why)")
     selection(lst)
     lst.add_argument("--target", help="show each case's expected verdict and skip reason on this target")
@@ -277,14 +280,25 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .reports import render_from_journal
+    from .reports import matrix, render_from_journal
 
-    folder = Path(args.results)
-    try:
-        data = render_from_journal(folder)
-    except (OSError, ValueError) as exc:
-        raise InputError([_problem(str(folder), f"no journal to render: {exc}")]) from None
-    print(f"{folder}: {data['totals']['cases']} cases rendered to junit.xml and summary.json")
+    folders = [Path(f) for f in args.results]
+    problems = []
+    for folder in folders:
+        try:
+            data = render_from_journal(folder)
+        except (OSError, ValueError) as exc:
+            problems.append(_problem(str(folder), f"no journal to render: {exc}"))
+            continue
+        print(f"{folder}: {data['totals']['cases']} cases on {data['target']} rendered from its journal",
+              file=sys.stderr)
+    if problems:
+        raise InputError(problems)
+    if len(folders) > 1:
+        table = matrix.build(matrix.load_runs(folders))
+        matrix.print_table(table, sys.stdout)
+        written = matrix.write(table, Path(args.out))
+        print(f"Matrix: {', '.join(map(str, written))}")
     return 0
 
 

@@ -195,3 +195,20 @@ def test_without_root_the_run_stops_before_any_case(linux_config: TargetConfig,
     with pytest.raises(TargetUnavailable, match="needs root: run as root or with CAP_NET_ADMIN"):
         target.preflight()
     target.close()
+
+
+def test_report_shows_the_model_and_the_kernel_side_by_side(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    require(missing_requirements() is None, missing_requirements() or "")
+    model, kernel = tmp_path / "inprocess", tmp_path / "linux"
+    assert main(["run", "-q", "--results", str(model), "testcases/listen"]) == 0
+    assert main(["run", "-q", "--target", "linux", "--results", str(kernel), "testcases/listen"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(model), str(kernel), "--out", str(tmp_path / "matrix")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if line.startswith("case")).split() == ["case", "inprocess", "linux"]
+    data = json.loads((tmp_path / "matrix" / "matrix.json").read_text())
+    kernel_cells = [c["cells"]["linux"] for c in data["cases"]]
+    assert len(kernel_cells) == len(data["cases"]) and any(c["verdict"] == "skip" for c in kernel_cells)
+    skipped = next(c for c in kernel_cells if c["verdict"] == "skip")
+    assert skipped["reason"].startswith("linux does not declare")
