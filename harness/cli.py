@@ -210,6 +210,7 @@ def _list(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     # The run's modules load here, not at start-up: list, validate and --help never need scapy.
     from .parallel import run_each
+    from .progress import StatusLine
     from .reports import ResultsWriter, previous_wall_times
     from .scoring import score
 
@@ -237,20 +238,24 @@ def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with ResultsWriter(results_dir, config, expected, planned=len(cases)) as writer:
 
+        status = StatusLine(len(cases))
+
         def report(index: int, result: CaseResult) -> None:
             writer.add(result, index)
-            if not args.quiet:
-                _progress(len(writer.results), len(cases), result, expected)
+            lines = "" if args.quiet else _progress(len(writer.results), len(cases), result, expected)
+            status.finished(result.case.id, result.verdict, lines)
 
         try:
             if jobs > 1:
                 print(f"{len(cases)} cases on {config.name}, {jobs} workers", file=sys.stderr)
-            run_each(cases, config, jobs, report, previous, target)
+            run_each(cases, config, jobs, report, previous, target, lambda i: status.started(cases[i].id))
         except KeyboardInterrupt:
             print("\ninterrupted: reports cover the cases that finished", file=sys.stderr)
             writer.close("interrupted (Ctrl-C)")
         else:
             writer.finish()
+        finally:
+            status.close()
     results = [writer.results[i] for i in sorted(range(len(writer.results)),
                                                    key=lambda i: writer.records[i]["index"])]
     drifted = drift(results, expected)
@@ -302,7 +307,8 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(index: int, total: int, result: CaseResult, expected: dict) -> None:
+def _progress(index: int, total: int, result: CaseResult, expected: dict) -> str:
+    """The lines a finished case gets (a run without -q)."""
     want = expected_verdict(result.case.id, expected)
     tag = result.verdict.upper()
     note = ""
@@ -311,18 +317,18 @@ def _progress(index: int, total: int, result: CaseResult, expected: dict) -> Non
     elif want.verdict != "pass":
         note = f"  (expected: {want.reason})"
     width = len(str(total))
-    print(
+    lines = [
         f"[{index:{width}}/{total}] {_paint(f'{tag:5}', result.verdict, sys.stdout)} {result.case.id}"
         f"  {result.wall_time * 1000:.0f} ms wall, {result.protocol_time:.1f} s protocol{note}"
-    )
+    ]
     if result.verdict in ("fail", "error") and result.verdict != want.verdict:
-        print(f"      {result.where}: {result.message.splitlines()[0] if result.message else ''}")
-        for m in result.mismatches:
-            print(f"        {m.field}: expected {m.expected}; observed {m.observed}")
+        lines.append(f"      {result.where}: {result.message.splitlines()[0] if result.message else ''}")
+        lines += [f"        {m.field}: expected {m.expected}; observed {m.observed}"
+                  for m in result.mismatches]
     elif result.verdict == "skip":
-        print(f"      {result.message}")
-    for warning in result.warnings:
-        print(f"      warning: {warning}")
+        lines.append(f"      {result.message}")
+    lines += [f"      warning: {warning}" for warning in result.warnings]
+    return "\n".join(lines) + "\n"
 
 
 def _table(card: Scorecard, out: object) -> None:

@@ -81,6 +81,7 @@ def run_parallel(
     workers: int,
     on_result: Callable[[int, CaseResult], None],
     previous: Mapping[str, float] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> None:
     # One pipe per worker, written synchronously: a worker that dies mid-case cannot take a queue's
     # lock or an unsent message with it, and its pipe's end-of-file says which case it was on.
@@ -96,7 +97,7 @@ def run_parallel(
             proc.start()
             theirs.close()
             procs[ours] = proc
-            _hand_out(ours, order, running)
+            _hand_out(ours, order, running, on_start)
         while running:
             for conn in wait(list(running)):
                 assert isinstance(conn, Connection)
@@ -109,7 +110,7 @@ def run_parallel(
                     continue
                 del running[conn]
                 on_result(index, result)
-                _hand_out(conn, order, running)
+                _hand_out(conn, order, running, on_start)
         for index in order:  # only when every worker died
             on_result(index, CaseResult(cases[index], config.name, "error", "not run: every worker died"))
         finished = True
@@ -117,11 +118,14 @@ def run_parallel(
         _stop(list(procs.values()), finished)
 
 
-def _hand_out(conn: Connection, order: deque[int], running: dict[Connection, int]) -> None:
+def _hand_out(conn: Connection, order: deque[int], running: dict[Connection, int],
+              on_start: Callable[[int], None] | None) -> None:
     """The next case to a worker that is free, or word that there is none."""
     if order:
         running[conn] = order.popleft()
         conn.send(running[conn])
+        if on_start:
+            on_start(running[conn])
     else:
         conn.send(None)
 
@@ -161,17 +165,21 @@ def run_each(
     on_result: Callable[[int, CaseResult], None],
     previous: Mapping[str, float] | None = None,
     target: Target | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> None:
-    """Serially on `target` (or a new one), or over `workers` processes; the target is closed after."""
+    """Serially on `target` (or a new one), or over `workers` processes; the target is closed after.
+    `on_start` hears of each case as it starts, `on_result` as it ends."""
     workers = min(workers, len(cases))  # one case needs no worker process
     if workers > 1:
         if target is not None:
             target.close()  # each worker opens its own
-        run_parallel(cases, config, workers, on_result, previous)
+        run_parallel(cases, config, workers, on_result, previous, on_start)
         return
     target = target or config.open()
     try:
         for index, case in enumerate(cases):
+            if on_start:
+                on_start(index)
             on_result(index, run_case(case, target))
     finally:
         target.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.loader import load_cases
 from harness.model import Case
 from harness.runner import CaseResult, run_cases
-from harness.target import TargetConfig, load_target
+from harness.target import TARGETS_DIR, TargetConfig, load_target
 from harness.verdicts import Expected, load_expected
 
 from .paths import SUITE
@@ -19,6 +21,17 @@ MATRIX_KEY = pytest.StashKey[dict[str, list[str]]]()
 @pytest.fixture(scope="session")
 def mutation_matrix(request: pytest.FixtureRequest) -> dict[str, list[str]]:
     return request.config.stash.setdefault(MATRIX_KEY, {})
+
+
+@pytest.fixture
+def trouble_target(tmp_path: Path) -> Path:
+    """A target file for the in-process target with trouble on demand (trouble_target.py)."""
+    text = (TARGETS_DIR / "inprocess.yaml").read_text()
+    text = text.replace("targets.inprocess:InProcessTarget", "tests.harness.trouble_target:TroubleTarget")
+    path = tmp_path / "trouble.yaml"
+    path.write_text(text)
+    (tmp_path / "trouble.verdicts.yaml").write_text((TARGETS_DIR / "inprocess.verdicts.yaml").read_text())
+    return path
 
 
 @pytest.fixture(scope="session")

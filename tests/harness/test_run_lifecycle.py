@@ -25,20 +25,10 @@ from harness.parallel import default_workers, run_all
 from harness.reports import ResultsWriter, render_from_journal
 from harness.reports.journal import JOURNAL
 from harness.runner import CaseResult
-from harness.target import TARGETS_DIR, TargetConfig, load_target
+from harness.target import TargetConfig, load_target
 
 REPO = Path(__file__).resolve().parents[2]
 SUBSET = ["testcases/close", "testcases/listen"]   # enough cases for a run to be caught in the middle
-
-
-@pytest.fixture
-def trouble_target(tmp_path: Path) -> Path:
-    text = (TARGETS_DIR / "inprocess.yaml").read_text()
-    text = text.replace("targets.inprocess:InProcessTarget", "tests.harness.trouble_target:TroubleTarget")
-    path = tmp_path / "trouble.yaml"
-    path.write_text(text.replace("verdicts:", "# verdicts:"))
-    (tmp_path / "trouble.verdicts.yaml").write_text((TARGETS_DIR / "inprocess.verdicts.yaml").read_text())
-    return path
 
 
 def _harness(target: Path, results: Path, trouble: str, *extra: str) -> subprocess.Popen[str]:

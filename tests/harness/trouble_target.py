@@ -2,8 +2,9 @@
 test's target file names): at its Nth reset, in whichever process first claims the trouble,
 it sleeps, dies or crashes.
 
-TCH_TROUBLE="<sleep|die|crash>:<N>:<folder>". The claiming process writes its pid to
-<folder>/claimed (created exclusively, so with workers only one of them acts).
+TCH_TROUBLE="<sleep|hold|die|crash>:<N>:<folder>" (hold: TCH_HOLD seconds, then on as usual).
+The claiming process writes its pid to <folder>/claimed (created exclusively, so with workers
+only one of them acts).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class TroubleTarget(InProcessTarget):
         if TroubleTarget.resets == int(nth) and self._claim(Path(folder)):
             if action == "sleep":
                 time.sleep(120)
+            elif action == "hold":  # a slow case that then runs as usual
+                time.sleep(float(os.environ.get("TCH_HOLD", "1")))
             elif action == "die":
                 os._exit(9)
             elif action == "crash":
