@@ -170,3 +170,16 @@ def test_a_target_that_can_not_run_here_stops_the_run_with_one_line(
     ]
     assert not (tmp_path / "out" / "junit.xml").exists()
     assert earlier.read_bytes() == b"kept", "a run that could not start removed an earlier run's pcap"
+
+
+def test_the_readme_says_where_the_harness_command_is() -> None:
+    """README: after the tox commands, `harness` is in the tox environment's bin/ (this test runs
+    in one); the path it names must be that one."""
+    import sys
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    env = Path(sys.prefix)
+    if env.parent.name != ".tox":
+        pytest.skip("not running in a tox environment")
+    assert (env / "bin" / "harness").is_file()
+    assert f"`.tox/{env.name}/bin/harness`" in readme
