@@ -57,6 +57,9 @@ class CaseResult:
     # Every segment an expect (or a handshake) matched or failed on, in a target-neutral form
     # (relative numbers, no timestamp values): what a comparison of two targets looks at.
     matched: list[dict[str, Any]] = field(default_factory=list)
+    # The exchange as plain data (explain.ladder_entries): frames, device notes, socket calls and
+    # the failed step, for the report's ladder diagram.
+    ladder: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -64,9 +67,21 @@ class CaseResult:
 
 
 class StepFailed(Exception):
-    def __init__(self, message: str, mismatches: list[Mismatch] | None = None):
+    """A step's expectation was not met. `expected` says what was (a segment, a call's result or
+    silence, as `expects` names), `frames` the device frames it failed on, for the ladder."""
+
+    def __init__(
+        self,
+        message: str,
+        mismatches: list[Mismatch] | None = None,
+        *,
+        expected: str = "",
+        expects: str = "",
+        frames: tuple[Frame, ...] = (),
+    ):
         super().__init__(message)
         self.mismatches = mismatches or []
+        self.expected, self.expects, self.frames = expected, expects, frames
 
 
 def plan(case: Case, config: TargetConfig) -> tuple[dict[str, Any], str | None]:
@@ -101,6 +116,7 @@ def run_case(case: Case, target: Target) -> CaseResult:
     started = time.perf_counter()
     run = _CaseRun(case, target, settings)
     reset_done = False
+    failure: StepFailed | None = None
     try:
         run.tolerance = run.seconds(target.config.profile["timing"]["tolerance"])
         target.reset(settings)
@@ -111,13 +127,15 @@ def run_case(case: Case, target: Target) -> CaseResult:
             for _ in range(run.count(step.repeat, "repeat")):
                 run.execute(step)
         result.step = None
-    except StepFailed as failure:
-        result.verdict, result.message, result.mismatches = "fail", str(failure), failure.mismatches
+    except StepFailed as exc:
+        failure = exc
+        result.verdict, result.message, result.mismatches = "fail", str(exc), exc.mismatches
     except expr.ExprError as exc:
         result.verdict, result.message = "error", f"{exc}"
     except Exception as exc:  # the target or the harness broke: keep going with the next case
         result.verdict = "error"
         result.message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+    failed_at = _clock(target, run.t0) if reset_done else run.t0
     result.wall_time = time.perf_counter() - started
     try:
         # A target that failed to reset has no clock for this case: no protocol time passed.
@@ -127,9 +145,36 @@ def run_case(case: Case, target: Target) -> CaseResult:
         notes = []
     result.frames = sorted(run.frames, key=lambda f: f.time)
     result.log = run.ladder(notes)
+    result.ladder = run.ladder_entries(notes, _failure_point(result, failure, failed_at))
     result.warnings = run.bad_checksums
     result.matched = run.matched
     return result
+
+
+def _clock(target: Target, fallback: float) -> float:
+    try:
+        return target.now()
+    except Exception:  # a broken target must not hide the verdict
+        return fallback
+
+
+def _failure_point(result: CaseResult, failure: StepFailed | None, at: float) -> explain.FailurePoint | None:
+    step = result.step
+    if result.verdict not in ("fail", "error") or step is None:
+        return None
+    return explain.FailurePoint(
+        verdict=result.verdict,
+        at=at,
+        step=step.where,
+        line=step.line,
+        action=step.action,
+        message=result.message.splitlines()[0] if result.message else "",
+        expected=failure.expected if failure else "",
+        expects=failure.expects if failure else "",
+        mismatches=[{"field": m.field, "expected": m.expected, "observed": m.observed}
+                    for m in result.mismatches],
+        frames=failure.frames if failure else (),
+    )
 
 
 class _CaseRun:
@@ -146,6 +191,9 @@ class _CaseRun:
         self.sockets: dict[str, Any] = {}
         self.semaphores: dict[str, Any] = {}
         self.calls: dict[str, CallHandle] = {}
+        self.calls_made: dict[int, explain.CallMade] = {}  # by id() of the handle, in call order
+        self.virtual = cfg.clock == "virtual"
+        self.note_marks: list[tuple[float, int]] = []  # (place, notes so far), see _mark_notes
         self.labels: dict[str, float] = {}
         self.frames: list[Frame] = []
         self.matched: list[dict[str, Any]] = []
@@ -217,6 +265,7 @@ class _CaseRun:
 
     def _capture(self, frame: Frame) -> None:
         self.frames.append(frame)
+        self._mark_notes(2 * len(self.frames) - 1.5)
         parsed = parse(frame.data)
         if isinstance(parsed, ArpRequest):
             if parsed.target_ip == HARNESS_IP and not self.target.answers_arp:
@@ -240,7 +289,15 @@ class _CaseRun:
     def _send(self, data: bytes) -> float:
         at = self.target.inject(data)
         self.frames.append(Frame(at, data, outbound=False))
+        self._mark_notes(2 * len(self.frames) - 1.5)
         return at
+
+    def _mark_notes(self, place: float) -> None:
+        """On a virtual clock whole exchanges share one instant, so time can not place the device's
+        notes among the frames and calls: how many notes exist after each event does (`place` is
+        the event's place in explain.ladder_entries' order). A wall clock's times place them."""
+        if self.virtual:
+            self.note_marks.append((place, len(self.target.notes())))
 
     def _pump(self, deadline: float, until: Callable[[], bool]) -> None:
         """Collect the device's frames until `until()` holds or the clock reaches `deadline`."""
@@ -253,6 +310,11 @@ class _CaseRun:
     def _next_segment(self, peer: Peer, deadline: float) -> Captured | None:
         self._pump(deadline, lambda: bool(peer.queue))
         return peer.queue.popleft() if peer.queue else None
+
+    def _unexpected_frames(self, peer: Peer | None) -> tuple[Frame, ...]:
+        peers = [peer] if peer else list(self.peers.values())
+        queued = [c.frame for p in peers for c in p.queue]
+        return (*queued, *(self.strays if peer is None else ()))
 
     def _unexpected(self, peer: Peer | None) -> list[str]:
         peers = [peer] if peer else list(self.peers.values())
@@ -331,10 +393,13 @@ class _CaseRun:
         else:
             deadline = ref + (within.hi if isinstance(within, expr.Window) else within) + self.tolerance
         captured = self._next_segment(peer, deadline)
+        expected = explain.expectation(spec)
         if captured is None:
             waited = max(deadline - ref, 0.0)
             raise StepFailed(
-                f"expected {explain.spec(spec)} from the device; nothing came within {waited:g} s"
+                f"expected {explain.spec(spec)} from the device; nothing came within {waited:g} s",
+                expected=expected,
+                expects="segment",
             )
         self.matched.append(segment_record(self.where, peer, captured, self.t0))
         names = captured.names()
@@ -350,6 +415,9 @@ class _CaseRun:
                 f"expected {explain.spec(spec)}, observed {self.describe(captured.seg, captured)} "
                 f"at +{captured.frame.time - ref:.3f} s",
                 found,
+                expected=expected,
+                expects="segment",
+                frames=(captured.frame,),
             )
         self.prev = captured.frame.time
         return captured
@@ -365,7 +433,12 @@ class _CaseRun:
         )
         extra = self._unexpected(peer)
         if extra:
-            raise StepFailed(f"expected silence for {duration:g} s, the device sent: {'; '.join(extra)}")
+            raise StepFailed(
+                f"expected silence for {duration:g} s, the device sent: {'; '.join(extra)}",
+                expected=f"silence for {duration:g} s",
+                expects="silence",
+                frames=self._unexpected_frames(peer),
+            )
         self.prev = self.target.now()
 
     def _do_wait(self, step: Step) -> None:
@@ -416,7 +489,14 @@ class _CaseRun:
         if op == "semaphore_take":
             args["sem"] = self.semaphores[opts["sem"]]
             args["timeout"] = None if opts.get("timeout", 0) is None else self.seconds(opts.get("timeout", 0))
-        return self.target.call(op, **args)
+        order = len(self.frames)
+        handle = self.target.call(op, **args)
+        self._mark_notes(2 * order - 0.5)
+        names = {k: opts[k] for k in ("sock", "sem", "option", "how", "flags", "events") if k in opts}
+        self.calls_made[id(handle)] = explain.CallMade(
+            self.where, op, explain.call_args(args, names), handle, order
+        )
+        return handle
 
     def _option_value(self, option: str, value: Any) -> Any:
         if option == "SET_SEMAPHORE":
@@ -435,12 +515,17 @@ class _CaseRun:
         else:
             deadline = ref + (within.hi if isinstance(within, expr.Window) else within) + self.tolerance
         self._pump(deadline, lambda: handle.done)
+        made = self.calls_made.get(id(handle))
+        if made is not None and made.seen is None and handle.done:
+            made.seen = len(self.frames)
         result = handle.result() if handle.done else None
         op = handle.op
         if result is None and not wants_pending:
             raise StepFailed(
                 f"{op} did not return within {max(deadline - ref, 0):g} s",
                 [Mismatch("returns", str(opts.get("returns", "a result")), "still pending")],
+                expected=_call_expectation(op, opts),
+                expects="call",
             )
         found: list[Mismatch | None] = []
         if "returns" in opts:
@@ -467,7 +552,9 @@ class _CaseRun:
         problems = [m for m in found if m is not None]
         if problems:
             shown = result.describe() if result else "still pending"
-            raise StepFailed(f"{op} returned {shown}", problems)
+            raise StepFailed(
+                f"{op} returned {shown}", problems, expected=_call_expectation(op, opts), expects="call"
+            )
         self.prev = handle.finished if result is not None else self.target.now()
         return result
 
@@ -553,6 +640,14 @@ class _CaseRun:
     def ladder(self, notes: list[tuple[float, str]]) -> list[str]:
         return explain.ladder(self.frames, notes, self.peers.values(), self.t0)
 
+    def ladder_entries(
+        self, notes: list[tuple[float, str]], failure: explain.FailurePoint | None
+    ) -> list[dict[str, Any]]:
+        return explain.ladder_entries(
+            self.frames, notes, self.calls_made.values(), self.peers.values(), self.t0, failure,
+            self.note_marks,
+        )
+
 
 def _describe_stray(frame: Frame) -> str:
     """A frame no peer claims (another port, not TCP): absolute numbers, as it is."""
@@ -560,6 +655,11 @@ def _describe_stray(frame: Frame) -> str:
     if isinstance(parsed, Segment):
         return f"{parsed.sport}>{parsed.dport} " + explain.segment(parsed, parsed.seq, parsed.ack)
     return f"{len(frame.data)}-byte frame {frame.data[:34].hex()}"
+
+
+def _call_expectation(op: str, opts: Mapping[str, Any]) -> str:
+    timing = "".join(f" {k} {opts[k]}" for k in ("after", "within", "since") if k in opts)
+    return f"{op} returns {opts.get('returns', 'a result')}{timing}"
 
 
 def _filler(size: int) -> bytes:

@@ -1,10 +1,10 @@
-"""Reports in results/: journal.jsonl as the run goes, then junit.xml and summary.json, and one
-pcap per case.
+"""Reports in results/: journal.jsonl as the run goes, then junit.xml, summary.json and
+report.html, and one pcap per case.
 
-Each finished case is one flushed journal line and its pcap; junit.xml and summary.json are
-rendered from the journal's records once, when the run ends, however it ends (the CLI closes
-the writer on Ctrl-C, SIGTERM and crashes too). Every file is written through a temporary
-name and a rename, so what is in results/ is always whole. A run that was killed before it
+Each finished case is one flushed journal line and its pcap; junit.xml, summary.json and
+report.html are rendered from the journal's records once, when the run ends, however it ends
+(the CLI closes the writer on Ctrl-C, SIGTERM and crashes too). Every file is written through a
+temporary name and a rename, so what is in results/ is always whole. A run that was killed before it
 could render can be rendered later from its journal (`harness report`).
 """
 
@@ -26,7 +26,7 @@ from ..scoring import score_of
 from ..semantics import REPO_ROOT
 from ..target import TargetConfig
 from ..verdicts import Expected
-from . import junit, summary
+from . import html_report, junit, summary
 from .journal import JOURNAL, Journal, read_journal, record
 from .pcap import pcap_name, write_pcap
 
@@ -145,7 +145,7 @@ def render(
     complete: bool,
     ended: str | None = None,
 ) -> dict[str, Any]:
-    """junit.xml and summary.json from journal records, in case order."""
+    """junit.xml, summary.json and report.html from journal records, in case order."""
     ordered = sorted(records, key=lambda r: r["index"])
     card = score_of((r["verdict"], r["semantics"]) for r in ordered)
     run = {
@@ -161,6 +161,7 @@ def render(
     if header.get("semantics_catalogue"):
         properties["semantics_catalogue"] = header["semantics_catalogue"]
     _write_atomically(folder / "junit.xml", junit.render(ordered, header["target"], card, properties, folder))
+    _write_atomically(folder / "report.html", html_report.render(run, ordered, card))
     return data
 
 

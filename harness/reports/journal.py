@@ -51,6 +51,7 @@ def record(result: CaseResult, expected: Mapping[str, Expected], index: int) -> 
         "segments": result.matched,
         "pcap": None if result.verdict == "skip" else f"pcaps/{pcap_name(result.case.id)}",
         "log": result.log,
+        "ladder": result.ladder,  # for report.html's diagram (harness/explain.py ladder_entries)
     }
 
 
