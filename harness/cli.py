@@ -356,7 +356,8 @@ def _closing(results: list[CaseResult], drifted: list, writer: ResultsWriter, ta
         print(f"DRIFT from {target}'s expected verdicts ({len(drifted)}):")
         for d in drifted:
             print(f"  {d}")
-    print(f"Reports: {writer.junit_path}, {writer.summary_path}, {writer.pcaps}/")
+    html = writer.folder / "report.html"
+    print(f"Reports: {html}, {writer.junit_path}, {writer.summary_path}, {writer.pcaps}/")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 from .model import Case
 from .semantics import GROUPS, REPO_ROOT, Semantic, catalogue
 
-DOC = REPO_ROOT / "docs" / "semantics.md"   # harness.reports.CATALOGUE_DOC names the same file
+DOC = REPO_ROOT / "docs" / "semantics.md"
 _GROUP_TITLES = {
     "FS": "FS: what the FreeRTOS forum threads tell users",
     "FR": "FR: what FreeRTOS+TCP V4.4.1 really does",

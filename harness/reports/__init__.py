@@ -23,15 +23,12 @@ from typing import Any
 from .. import __version__
 from ..runner import CaseResult
 from ..scoring import score_of
-from ..semantics import REPO_ROOT
+from ..semantics_doc import DOC as CATALOGUE_DOC  # every report links it
 from ..target import TargetConfig
 from ..verdicts import Expected
 from . import html_report, junit, summary
 from .journal import JOURNAL, Journal, read_journal, record
 from .pcap import pcap_name, write_pcap
-
-# Every report links here: each ID's wording, source and cases (harness/semantics_doc.py writes it).
-CATALOGUE_DOC = REPO_ROOT / "docs" / "semantics.md"
 
 
 def _versions() -> dict[str, str]:

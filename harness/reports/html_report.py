@@ -18,17 +18,18 @@ from typing import Any
 
 from ..scoring import Scorecard
 from ..semantics import REPO_ROOT, catalogue
+from ..semantics_doc import DOC as SEMANTICS_DOC
 from ..verdicts import drifts
 from . import ladder_svg
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-SEMANTICS_DOC = REPO_ROOT / "docs" / "semantics.md"
 # Drifted cases first (what needs a look), then failures and errors, passes, skips.
 _RANK = {"fail": 1, "error": 1, "pass": 2, "skip": 3}
 
 
 @cache
-def _template() -> Any:
+def environment() -> Any:
+    """The jinja2 environment of every HTML report (report.html, matrix.html)."""
     import jinja2  # only a run that renders pays for it
 
     env = jinja2.Environment(
@@ -49,7 +50,11 @@ def _template() -> Any:
         sidex=ladder_svg.SIDE_X,
         timex=ladder_svg.HARNESS_X - 66,
     )
-    return env.get_template("report.html.j2")
+    return env
+
+
+def _template() -> Any:
+    return environment().get_template("report.html.j2")
 
 
 @cache

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..semantics import catalogue
+from ..semantics_doc import DOC
 
 _SHORT = {"pass": "pass", "fail": "FAIL", "error": "ERR", "skip": "skip"}
 
@@ -107,4 +108,23 @@ def write(matrix: dict[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "matrix.json"
     json_path.write_text(json.dumps(matrix, indent=2) + "\n", encoding="utf-8")
-    return [json_path]
+    html_path = out_dir / "matrix.html"
+    html_path.write_text(render_html(matrix), encoding="utf-8")
+    return [json_path, html_path]
+
+
+def render_html(matrix: dict[str, Any]) -> str:
+    from .html_report import environment  # jinja2 only when a page is rendered
+
+    runs = [{**r, "folder_uri": Path(r["folder"]).as_uri()} for r in matrix["runs"]]
+    cases = [
+        {**c, "cells": {label: {**cell, "href_uri": _uri(cell["href"])} for label, cell in c["cells"].items()}
+         } for c in matrix["cases"]
+    ]
+    page = environment().get_template("matrix.html.j2")
+    return page.render(runs=runs, semantics=matrix["semantics"], cases=cases, catalogue=DOC.as_uri())
+
+
+def _uri(href: str) -> str:
+    path, _, fragment = href.partition("#")
+    return Path(path).as_uri() + (f"#{fragment}" if fragment else "")

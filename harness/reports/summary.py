@@ -13,7 +13,7 @@ from ..semantics import catalogue, group_of
 from ..verdicts import drifts
 
 # Record fields that junit.xml and the journal need but summary.json leaves out.
-_NOT_SUMMARISED = ("index", "area", "target", "where", "step_action", "log")
+_NOT_SUMMARISED = ("index", "area", "target", "where", "step_action", "log", "ladder")
 
 
 def findings(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

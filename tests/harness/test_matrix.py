@@ -43,6 +43,10 @@ def test_two_runs_side_by_side(tmp_path: Path) -> None:
     assert cell["href"].endswith("/b/report.html#listen/accept-returns-new-socket")
     failing = [c for c in data["cases"] if c["cells"]["inprocess"]["verdict"] == "fail"]
     assert failing and all(c["cells"]["inprocess"]["reason"] for c in failing)   # the verdicts file's
+    html = (tmp_path / "m" / "matrix.html").read_text()
+    assert html.count('<tr data-id="') == len(data["semantics"]) + len(data["cases"])
+    assert (f'href="{(tmp_path / "b" / "report.html").as_uri()}#listen/accept-returns-new-socket"' in html)
+    assert "http://" not in html and "https://" not in html          # nothing fetched
     sem = next(s for s in data["semantics"] if s["id"] == "FS-6")
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert sem["cells"]["inprocess"] == summary["semantics"]["FS-6"]
