@@ -102,6 +102,15 @@ def test_rtt_log_reads_through_process_memory(agent: AgentProcess) -> None:
     assert stream.error is None
 
 
+def test_every_thread_of_the_stack_runs_favoured(agent: AgentProcess) -> None:
+    """Niceness -10 on every thread (the tick thread, the tasks, libpcap's), so a loaded host does not
+    make the device late (process.py, _favour)."""
+    threads = list(Path(f"/proc/{agent.pid}/task").iterdir())
+    assert len(threads) > 3
+    nice = {t.name: int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) for t in threads}
+    assert set(nice.values()) == {-10}, nice
+
+
 def test_close_leaves_no_process(agent: AgentProcess) -> None:
     pid = agent.pid
     assert agent.alive and group_members(pid)
