@@ -28,6 +28,7 @@ from types import FrameType
 from .model import Case
 from .runner import CaseResult, run_case
 from .target import Target, TargetConfig
+from .wire.links import close_all_links
 
 _PR_SET_PDEATHSIG = 1
 _STOP_GRACE = 15.0  # seconds a worker gets to close its target after SIGTERM
@@ -55,7 +56,12 @@ def _worker(config: TargetConfig, cases: Sequence[Case], conn: Connection) -> No
             conn.send((index, run_case(cases[index], target)))
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a stop that comes now must not cut the clean-up
-        target.close()
+        try:
+            target.close()
+        finally:
+            # A worker leaves through os._exit, past the atexit hook that removes links: whatever
+            # this process still holds goes now.
+            close_all_links()
 
 
 def _stop_with_parent() -> None:

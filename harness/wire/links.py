@@ -123,6 +123,11 @@ def sweep_leftovers() -> list[str]:
     return removed
 
 
+def close_all_links() -> None:
+    """Remove every link this process made and has not removed yet."""
+    _teardown_all()
+
+
 def _teardown_all() -> None:
     with _lock:
         links = list(_live.values())
