@@ -25,6 +25,8 @@ from typing import IO
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from harness.wire.priority import favour
+
 from .procmem import ProcessGone, ProcessMemory, ProcessMemoryError
 
 MAGIC = 0x31484354                       # tch_mailbox.magic once tch_mailbox_init() finished
@@ -34,19 +36,6 @@ _live: dict[int, AgentProcess] = {}
 _live_lock = threading.Lock()
 
 
-
-# The stack stands in for a device with a CPU of its own: when `harness run -j` and the tests load
-# the host, its 1 ms tick and the wake-ups it sets must still come on time (a tick late turns a
-# keep-alive probe into a retransmission, the two being due at the same tick). Every thread of
-# the process group gets this niceness; threads made later inherit it.
-_DEVICE_NICE = -10
-
-
-def _favour(pgid: int) -> None:
-    try:
-        os.setpriority(os.PRIO_PGRP, pgid, _DEVICE_NICE)
-    except OSError:  # not root: the stack runs at the harness's priority
-        pass
 
 class AgentProcessError(RuntimeError):
     """The agent process died, never got ready, or could not start; the message has its stderr."""
@@ -95,7 +84,7 @@ class AgentProcess:
         except OSError as exc:
             raise AgentProcessError(f"could not start {self.binary}: {exc}") from exc
         self.pid = self.proc.pid
-        _favour(self.pid)
+        favour(self.pid)   # its clock must not lag on a loaded host
         with _live_lock:
             _live[id(self)] = self
         self._readers = [threading.Thread(target=self._read, args=(stream, is_err), daemon=True,

@@ -20,6 +20,7 @@ from scapy.layers.l2 import Ether
 from harness import HARNESS_IP, HARNESS_MAC
 from harness.wire.engine import WireEngine
 from harness.wire.links import Link
+from harness.wire.priority import DEVICE_NICE, niceness
 from targets.freertos_posix.process import AgentProcess, AgentProcessError
 from targets.freertos_posix.procmem import ProcessGone, ProcessMemory
 from targets.sam4e.driver import Mailbox
@@ -104,11 +105,9 @@ def test_rtt_log_reads_through_process_memory(agent: AgentProcess) -> None:
 
 def test_every_thread_of_the_stack_runs_favoured(agent: AgentProcess) -> None:
     """Niceness -10 on every thread (the tick thread, the tasks, libpcap's), so a loaded host does not
-    make the device late (process.py, _favour)."""
-    threads = list(Path(f"/proc/{agent.pid}/task").iterdir())
-    assert len(threads) > 3
-    nice = {t.name: int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) for t in threads}
-    assert set(nice.values()) == {-10}, nice
+    make the device late (harness/wire/priority.py)."""
+    nice = niceness(agent.pid)
+    assert len(nice) > 3 and set(nice.values()) == {DEVICE_NICE}, nice
 
 
 def test_close_leaves_no_process(agent: AgentProcess) -> None:
