@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_jobs,
         metavar="N",
         help="cases at once, each worker with its own link and agent (wall-clock targets; default "
-        "per core 4 on linux and lwip, 6 on freertos-posix; 1 on inprocess and sam4e)",
+        "per core 4 on linux, lwip and freertos-posix; 1 on inprocess and sam4e)",
     )
     rep = sub.add_parser(
         "report",

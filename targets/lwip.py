@@ -30,7 +30,6 @@ from harness.wire.agent import Agent, AgentError
 from harness.wire.engine import WireEngine
 from harness.wire.links import Link, lower_up, make_tap
 from harness.wire.links import missing_requirements as link_requirements
-from harness.wire.priority import favour
 from harness.wire.target_base import WireTarget
 
 AGENT_SOURCE = Path(__file__).with_name("lwip") / "agent.c"
@@ -136,7 +135,6 @@ class LwipTarget(WireTarget):
         return [str(build_agent())], agent_env(link.harness_if, self.config.device_ip, self.config.device_mac)
 
     def _agent_started(self, agent: Agent, link: Link) -> None:
-        favour(agent.proc.pid)        # lwIP's timers must not lag on a loaded host
         # tapif attaches before the agent says ready; a tap without its process drops every frame
         # silently, so check rather than inject into the void.
         if not lower_up(link.harness_if):

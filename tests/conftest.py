@@ -13,9 +13,8 @@ import os
 import pytest
 
 # The files that wait longest (whole suites on wall-clock targets, the emulated board): collected
-# first, so pytest-xdist starts them first and the rest fills the time they wait. Three xdist
-# workers (tox.ini): the CPU-bound unit tests then wait for the linux and lwip suites instead of
-# crowding their timers on a 2-core host.
+# first, so pytest-xdist starts them first and the rest fills the time they wait. Four xdist
+# workers (tox.ini): more crowd the suites' timers on a 2-core host.
 LONGEST_FIRST = (
     "tests/freertos_posix/test_suite.py",
     "tests/targets/test_linux.py",

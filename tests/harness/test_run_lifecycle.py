@@ -203,7 +203,7 @@ def test_workers_of_a_sigkilled_run_stop_too(tmp_path: Path, trouble_target: Pat
     assert not Path(f"/proc/{worker}").exists(), "a worker outlived its SIGKILLed run"
 
 
-@pytest.mark.parametrize(("name", "per_core"), [("lwip", 4), ("linux", 4), ("freertos-posix", 6),
+@pytest.mark.parametrize(("name", "per_core"), [("lwip", 4), ("linux", 4), ("freertos-posix", 4),
                                                 ("inprocess", 0), ("sam4e", 0)])
 def test_default_workers_scale_with_the_cores(monkeypatch: pytest.MonkeyPatch, name: str, per_core: int
                                               ) -> None:

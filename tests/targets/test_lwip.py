@@ -25,7 +25,6 @@ from harness.model import Case
 from harness.runner import run_case
 from harness.target import TargetConfig, load_target
 from harness.wire.links import Link, lower_up, make_tap
-from harness.wire.priority import DEVICE_NICE, niceness
 from targets.lwip import LwipTarget, agent_env, build_agent, missing_build_tools, missing_requirements
 from tests.conftest import require
 
@@ -266,14 +265,6 @@ def test_keepalive_settings_reach_the_socket(lwip: LwipTarget, cases: dict[str, 
     # the accepted socket (lwIP's default idle is 2 h, and the listener's idle is not inherited).
     result = run_case(cases["keepalive/answered-probes-keep-connection"], lwip)
     assert result.verdict == "pass", result.message
-
-
-def test_every_thread_of_the_agent_runs_favoured(lwip: LwipTarget) -> None:
-    """lwIP's timers must not lag on a loaded host: every agent thread at DEVICE_NICE."""
-    lwip.reset({})
-    assert lwip.agent is not None
-    nice = niceness(lwip.agent.proc.pid)
-    assert len(nice) >= 3 and set(nice.values()) == {DEVICE_NICE}, nice
 
 
 def test_agent_death_is_an_error_with_its_stderr(lwip: LwipTarget) -> None:
