@@ -28,10 +28,12 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 PREFIX = "tch"
@@ -76,13 +78,19 @@ def _check_address(addr: str) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Running, that is: a zombie (killed, not yet reaped by its parent) holds its pid but will never
+    remove anything, so its objects are leftovers too."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def owned_names() -> dict[str, list[str]]:
@@ -120,6 +128,8 @@ def sweep_leftovers() -> list[str]:
             else:
                 _run("ip", "link", "del", name, check=False)
             removed.append(name)
+    if removed:
+        print(f"harness: removed what a killed run left: {', '.join(removed)}", file=sys.stderr)
     return removed
 
 

@@ -232,3 +232,22 @@ def test_outgoing_echoes_are_skipped(link: Link) -> None:
 def test_no_tch_objects_of_this_process_remain() -> None:
     # Runs last in this file (pytest keeps file order): every fixture above has torn down.
     assert ours(os.getpid()) == []
+
+
+def test_leftovers_of_a_zombie_are_swept_and_named(wire: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run killed with SIGKILL whose parent has not reaped it yet is a zombie: its pid exists, but
+    its links are leftovers all the same; the sweep removes them and says which."""
+    zombie = subprocess.Popen(["true"])
+    deadline = time.time() + 5
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.time() < deadline, "the child never became a zombie"
+        time.sleep(0.01)
+    name = f"tch{zombie.pid}t0"
+    subprocess.run(["ip", "tuntap", "add", "dev", name, "mode", "tap"], check=True)
+    try:
+        removed = sweep_leftovers()
+        assert name in removed and name not in owned_names()["links"]
+        assert f"harness: removed what a killed run left: {name}" in capsys.readouterr().err
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+        zombie.wait()
