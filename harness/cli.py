@@ -211,7 +211,7 @@ def _run(args: argparse.Namespace) -> int:
     # The run's modules load here, not at start-up: list, validate and --help never need scapy.
     from .parallel import run_each
     from .progress import StatusLine
-    from .reports import ResultsWriter, previous_wall_times
+    from .reports import ResultsFolderError, ResultsWriter, previous_wall_times
     from .scoring import score
 
     config = load_target(args.target)
@@ -236,7 +236,12 @@ def _run(args: argparse.Namespace) -> int:
     previous = previous_wall_times(results_dir, config.name)
     signal.signal(signal.SIGTERM, _terminated)
     started = time.monotonic()
-    with ResultsWriter(results_dir, config, expected, planned=len(cases)) as writer:
+    try:
+        writer = ResultsWriter(results_dir, config, expected, planned=len(cases))
+    except ResultsFolderError as exc:
+        target.close()
+        raise InputError([Problem("--results", 0, str(results_dir), str(exc))]) from None
+    with writer:
 
         status = StatusLine(len(cases))
 

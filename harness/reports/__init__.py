@@ -28,7 +28,10 @@ from ..target import TargetConfig
 from ..verdicts import Expected
 from . import html_report, junit, summary
 from .journal import JOURNAL, Journal, read_journal, record
+from .ownership import ResultsFolderError, claim, previous_pcaps
 from .pcap import pcap_name, write_pcap
+
+__all__ = ["ResultsFolderError", "ResultsWriter", "previous_wall_times", "render", "render_from_journal"]
 
 
 def _versions() -> dict[str, str]:
@@ -63,12 +66,11 @@ class ResultsWriter:
         self.epoch = time.time()
         self.complete = False
         self.ended: str | None = None  # why the run stopped early, when it did
-        folder.mkdir(parents=True, exist_ok=True)
-        pcaps = folder / "pcaps"
-        pcaps.mkdir(exist_ok=True)
-        for old in pcaps.glob("*.pcap"):  # a previous run's pcaps would not match this summary
-            old.unlink()
-        self.pcaps = pcaps
+        claim(folder)  # ResultsFolderError: not a folder the harness may write into
+        # The previous run's pcaps would not match this summary; only those it wrote go.
+        for old in previous_pcaps(folder):
+            old.unlink(missing_ok=True)
+        self.pcaps = folder / "pcaps"
         self.header = {
             "target": config.name,
             "target_file": str(config.path),
