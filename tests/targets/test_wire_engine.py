@@ -112,10 +112,14 @@ _CHILD = textwrap.dedent("""
 def _start_case_child(tmp_path: Path) -> subprocess.Popen[bytes]:
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path)], cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    end = time.time() + 20
-    while time.time() < end and not ours(child.pid):
+    # Generous: beside the linux suite's workers, which make and drop a namespace per case, the
+    # kernel's namespace set-up can take seconds (rtnl), and so can the child's start-up.
+    end = time.time() + 90
+    while time.time() < end and not ours(child.pid) and child.poll() is None:
         time.sleep(0.1)
-    assert ours(child.pid), "the child never made its link"
+    if not ours(child.pid):
+        why = child.stderr.read().decode() if child.poll() is not None and child.stderr else "still running"
+        pytest.fail(f"the child never made its link (exit {child.poll()}): {why}")
     time.sleep(1.0)  # mid-case: handshake done, waiting for a probe
     return child
 
