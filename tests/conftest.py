@@ -13,16 +13,13 @@ import os
 import pytest
 
 # The files that wait longest (whole suites on wall-clock targets, the emulated board): collected
-# first, and tox keeps that order (--no-loadscope-reorder), so each of the four xdist workers starts
-# on one of them and the rest fills the time they wait (more workers crowd the suites' timers on a
-# 2-core host). xdist gives every worker a second file at once, in the same order: the first
-# worker's, behind the freertos-posix suite (the longest by far), is a quick one.
+# first, so pytest-xdist starts them first and the rest fills the time they wait. Four xdist
+# workers (tox.ini): more crowd the suites' timers on a 2-core host.
 LONGEST_FIRST = (
     "tests/freertos_posix/test_suite.py",
     "tests/targets/test_linux.py",
     "tests/targets/test_lwip.py",
     "tests/targets/test_parallel_wire.py",
-    "tests/harness/test_semantics.py",
     "tests/sam4e/test_target.py",
 )
 
