@@ -261,8 +261,7 @@ def _run(args: argparse.Namespace) -> int:
             writer.finish()
         finally:
             status.close()
-    results = [writer.results[i] for i in sorted(range(len(writer.results)),
-                                                   key=lambda i: writer.records[i]["index"])]
+    results = writer.in_case_order()
     drifted = drift(results, expected)
     _table(score(results), sys.stdout)
     _closing(results, drifted, writer, config.name)

@@ -74,12 +74,8 @@ def ladder(
             text = f"{parsed.sport}>{parsed.dport} " + segment(
                 parsed, *_relative(parsed, frame.outbound, peers)
             )
-        elif isinstance(parsed, ArpRequest):
-            text = f"ARP who-has {parsed.target_ip} tell {parsed.sender_ip}"
-        elif frame.data[12:14] == b"\x08\x06":
-            text = "ARP reply"
         else:
-            text = f"{len(frame.data)} bytes {frame.data[:34].hex()}"
+            text = _not_a_segment(parsed, frame.data)
         rows.append((frame.time, 0, f"{frame.time - t0:10.3f} {arrow} {text}"))
     rows += [(t, 1, f"{t - t0:10.3f} device   {text}") for t, text in notes]
     return [row[2] for row in sorted(rows, key=lambda r: (r[0], r[1]))]
@@ -171,13 +167,18 @@ def _frame_entry(frame: Frame, peers: list[Peer]) -> dict[str, Any]:
         )
         if not parsed.checksum_ok:
             entry.update(checksum=parsed.checksum, checksum_expected=parsed.checksum_expected)
-    elif isinstance(parsed, ArpRequest):
-        entry["text"] = f"ARP who-has {parsed.target_ip} tell {parsed.sender_ip}"
-    elif frame.data[12:14] == b"\x08\x06":
-        entry["text"] = "ARP reply"
     else:
-        entry["text"] = f"{len(frame.data)} bytes {frame.data[:34].hex()}"
+        entry["text"] = _not_a_segment(parsed, frame.data)
     return entry
+
+
+def _not_a_segment(parsed: object, data: bytes) -> str:
+    """A frame that is not TCP, as both ladders show it."""
+    if isinstance(parsed, ArpRequest):
+        return f"ARP who-has {parsed.target_ip} tell {parsed.sender_ip}"
+    if data[12:14] == b"\x08\x06":
+        return "ARP reply"
+    return f"{len(data)} bytes {data[:34].hex()}"
 
 
 def ladder_entries(

@@ -105,6 +105,11 @@ class ResultsWriter:
         self.results.append(result)
         self.records.append(entry)
 
+    def in_case_order(self) -> list[CaseResult]:
+        """The finished cases in the run's order (workers finish them in any order)."""
+        places = [r["index"] for r in self.records]
+        return [result for _, result in sorted(zip(places, self.results, strict=True), key=lambda p: p[0])]
+
     def finish(self) -> dict[str, Any]:
         """Every case ran: render the reports as complete."""
         self.complete = True

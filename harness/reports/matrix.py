@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from ..semantics import catalogue
 from ..semantics_doc import DOC
+from ..verdicts import drifts
 
 _SHORT = {"pass": "pass", "fail": "FAIL", "error": "ERR", "skip": "skip"}
 
@@ -54,8 +55,7 @@ def build(runs: Sequence[Run]) -> dict[str, Any]:
             row["cells"][run.label] = {
                 "verdict": case["verdict"],
                 "expected": case["expected"],
-                "drift": case["verdict"] != case["expected"] and not (case["verdict"] == "skip"
-                                                                      and case["expected"] == "pass"),
+                "drift": drifts(case["verdict"], case["expected"]),
                 "reason": _reason(case),
                 "href": f"{run.folder.resolve()}/report.html#{case['id']}",
             }

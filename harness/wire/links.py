@@ -108,15 +108,17 @@ def owned_names() -> dict[str, list[str]]:
     return {"netns": netns, "links": links}
 
 
+def orphaned_names() -> dict[str, list[str]]:
+    """The `tch…` namespaces and links whose maker no longer runs: what a run failed to clean up."""
+    return {kind: [n for n in items if (m := _NAME.match(n)) and not _pid_alive(int(m.group(1)))]
+            for kind, items in owned_names().items()}
+
+
 def sweep_leftovers() -> list[str]:
     """Remove `tch…` objects left by processes that no longer exist; returns what was removed."""
     removed = []
-    names = owned_names()
-    for kind, items in names.items():
+    for kind, items in orphaned_names().items():
         for name in items:
-            m = _NAME.match(name)
-            if not m or _pid_alive(int(m.group(1))):
-                continue
             if kind == "netns":
                 # Processes still inside (an orphaned agent) would keep the namespace alive.
                 for pid in _run("ip", "netns", "pids", name, check=False).stdout.split():
@@ -134,11 +136,7 @@ def sweep_leftovers() -> list[str]:
 
 
 def close_all_links() -> None:
-    """Remove every link this process made and has not removed yet."""
-    _teardown_all()
-
-
-def _teardown_all() -> None:
+    """Remove every link this process made and has not removed yet (also run at exit)."""
     with _lock:
         links = list(_live.values())
     for link in links:
@@ -156,7 +154,7 @@ def _install_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
-    atexit.register(_teardown_all)
+    atexit.register(close_all_links)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):
             # Respect a handler someone else installed (pytest, an IDE); only replace the default.

@@ -5,7 +5,6 @@ target as a fixture, and the checks every real-wire target must pass the same wa
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from harness.target import CallHandle, TargetConfig
 from harness.verdicts import drift, load_expected
 from harness.vocabulary import Result
 from harness.wire.agent import AgentError
-from harness.wire.links import owned_names
+from harness.wire.links import orphaned_names, owned_names
 from harness.wire.target_base import WireTarget
 from tests.conftest import require
 
@@ -91,9 +90,7 @@ def assert_semaphores_are_errors(target: WireTarget) -> None:
 
 def orphans() -> list[str]:
     """`tch…` links and namespaces whose maker no longer runs: what a run failed to clean up."""
-    names = owned_names()
-    return [n for kind in names.values() for n in kind
-            if (m := re.match(r"tch(\d+)", n)) and not Path(f"/proc/{m.group(1)}").exists()]
+    return [n for names in orphaned_names().values() for n in names]
 
 
 def assert_suite_matches_verdicts(target: WireTarget, config: TargetConfig, cases: dict[str, Case]) -> None:
