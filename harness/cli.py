@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from .loader import load_cases
 from .selection import select
@@ -57,9 +57,17 @@ def _paint(text: str, verdict: str, stream: object) -> str:
     return text
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line naming the flag, like every other input error (argparse's own
+    error() prints the whole usage block first, which buries the line that matters in a CI log)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message.removeprefix('argument ')} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description="TCP conformance harness")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="harness", description="TCP conformance harness")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def selection(p: argparse.ArgumentParser) -> None:
         p.add_argument("paths", nargs="*", help="case files or folders (default: testcases/)")
@@ -107,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     val = sub.add_parser("validate", help="check case files and exit")
     val.add_argument("paths", nargs="*")
+    val.add_argument(
+        "--target", help="also resolve every profile.* and settings.* name the cases use on this target"
+    )
     tgt = sub.add_parser("targets", help="list the known targets")
     tgt.set_defaults(paths=[])
     return parser
@@ -132,22 +143,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _load(args: argparse.Namespace) -> list:
+def _load(args: argparse.Namespace, config: TargetConfig | None = None) -> list:
+    """The selected cases; with `config`, their profile and settings names resolved on that target."""
     for sid in getattr(args, "semantic", []):
         if sid not in catalogue():
             raise InputError([_problem("--semantic", f"unknown semantic ID {sid!r}")])
-    return select(
-        load_cases(_default_paths(args.paths)), getattr(args, "keyword", None), getattr(args, "semantic", [])
-    )
+    cases = load_cases(_default_paths(args.paths), config)
+    return select(cases, getattr(args, "keyword", None), getattr(args, "semantic", []))
 
 
-def _problem(where: str, message: str) -> Problem:
-    return Problem(where, 0, "argument", message)
+def _problem(where: str, message: str, field: str = "argument") -> Problem:
+    return Problem(where, 0, field, message)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    cases = load_cases(_default_paths(args.paths))
-    print(f"{len(cases)} cases OK")
+    config = load_target(args.target) if args.target else None
+    cases = load_cases(_default_paths(args.paths), config)
+    print(f"{len(cases)} cases OK" + (f" on {config.name}" if config else ""))
     return 0
 
 
@@ -171,7 +183,7 @@ def _mutants(args: argparse.Namespace) -> int:
             ]
         )
     config = load_target(args.target)
-    cases = _load(args)
+    cases = _load(args, config)
     if not cases:
         print("no cases selected", file=sys.stderr)
         return 2
@@ -187,15 +199,13 @@ def _mutants(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    cases = _load(args)
-    from .runner import plan  # with the packet layer (scapy): only when a target is asked about
-
     config = load_target(args.target) if args.target else None
+    cases = _load(args, config)
     expected = load_expected(config.verdicts_path) if config else {}
     for case in cases:
         line = f"{case.id:60} {','.join(case.semantics)}"
         if config:
-            reason = plan(case, config)[1]
+            reason = config.plan(case.requires, case.settings)[1]
             want = expected_verdict(case.id, expected)
             line += (
                 f"  [skip: {reason}]"
@@ -216,7 +226,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_target(args.target)
     expected = load_expected(config.verdicts_path)
-    cases = _load(args)
+    cases = _load(args, config)
     if not cases:
         print("no cases selected", file=sys.stderr)
         return 2
@@ -231,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
     except TargetUnavailable as exc:
         target.close()
         print(f"harness: target {config.name}: {exc}", file=sys.stderr)
-        return 2   # before the writer: the previous run's reports stay as they were
+        return 2  # before the writer: the previous run's reports stay as they were
     results_dir = Path(args.results)
     previous = previous_wall_times(results_dir, config.name)
     signal.signal(signal.SIGTERM, _terminated)
@@ -242,7 +252,6 @@ def _run(args: argparse.Namespace) -> int:
         target.close()
         raise InputError([Problem("--results", 0, str(results_dir), str(exc))]) from None
     with writer:
-
         status = StatusLine(len(cases))
 
         def report(index: int, result: CaseResult) -> None:
@@ -290,23 +299,37 @@ def _terminated(signum: int, frame: object) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from .reports import matrix, render_from_journal
+    from .reports.ownership import ResultsFolderError, check_ours
 
     folders = [Path(f) for f in args.results]
+    out = Path(args.out)
+    if len(folders) > 1 and out.exists() and not out.is_dir():
+        raise InputError([_problem(str(out), "is a file, not a folder: give --out a folder", "--out")])
     problems = []
     for folder in folders:
         try:
+            check_ours(folder)
             data = render_from_journal(folder)
-        except (OSError, ValueError) as exc:
-            problems.append(_problem(str(folder), f"no journal to render: {exc}"))
+        except ResultsFolderError as exc:
+            problems.append(_problem(str(folder), str(exc), field="results"))
             continue
-        print(f"{folder}: {data['totals']['cases']} cases on {data['target']} rendered from its journal",
-              file=sys.stderr)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            problems.append(_problem(str(folder), f"its journal can not be rendered: {exc}", field="results"))
+            continue
+        print(
+            f"{folder}: {data['totals']['cases']} cases on {data['target']} rendered from its journal",
+            file=sys.stderr,
+        )
     if problems:
         raise InputError(problems)
     if len(folders) > 1:
         table = matrix.build(matrix.load_runs(folders))
         matrix.print_table(table, sys.stdout)
-        written = matrix.write(table, Path(args.out))
+        try:
+            written = matrix.write(table, out)
+        except OSError as exc:
+            why = f"can not be written: {exc.strerror or exc}"
+            raise InputError([_problem(str(out), why, "--out")]) from None
         print(f"Matrix: {', '.join(map(str, written))}")
     return 0
 
@@ -327,8 +350,9 @@ def _progress(index: int, total: int, result: CaseResult, expected: dict) -> str
     ]
     if result.verdict in ("fail", "error") and result.verdict != want.verdict:
         lines.append(f"      {result.where}: {result.message.splitlines()[0] if result.message else ''}")
-        lines += [f"        {m.field}: expected {m.expected}; observed {m.observed}"
-                  for m in result.mismatches]
+        lines += [
+            f"        {m.field}: expected {m.expected}; observed {m.observed}" for m in result.mismatches
+        ]
     elif result.verdict == "skip":
         lines.append(f"      {result.message}")
     lines += [f"      warning: {warning}" for warning in result.warnings]

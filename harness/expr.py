@@ -10,6 +10,7 @@ dotted names and + - * / so that a case file can never run code.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ _DURATION_LITERAL = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(us|ms|min|s|h)\b")
 
 # Roots a case or profile may name; anything else is a typo caught at load time.
 ROOTS = ("snd", "rcv", "profile", "settings")
+
+
+# The connection's own numbers, known once a peer has a connection (harness/peer.py).
+PEER_NAMES = ("snd.nxt", "rcv.nxt")
+_PEER_ROOTS = ("snd", "rcv")
 
 
 class ExprError(ValueError):
@@ -47,12 +53,24 @@ def parse(text: str) -> ast.expression:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in ROOTS:
             raise ExprError(f"bad expression {text!r}: unknown name {node.id!r} (known: {', '.join(ROOTS)})")
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in _PEER_ROOTS
+        ):
+            name = f"{node.value.id}.{node.attr}"
+            if name not in PEER_NAMES:
+                raise ExprError(
+                    f"bad expression {text!r}: unknown name {name!r} (known: {', '.join(PEER_NAMES)})"
+                )
         if not isinstance(node, _ALLOWED):
             raise ExprError(f"bad expression {text!r}: {type(node).__name__.lower()} is not allowed")
         if isinstance(node, ast.Constant) and (
             isinstance(node.value, bool) or not isinstance(node.value, int | float)
         ):
             raise ExprError(f"bad expression {text!r}: only numbers are allowed")
+        if isinstance(node, ast.Constant) and not math.isfinite(node.value):
+            raise ExprError(f"bad expression {text!r}: {node.value} is not a finite number")
     return tree
 
 
@@ -87,6 +105,7 @@ def _dotted(node: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
+_MAX_EXPONENT = 64
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: lambda a, b: a + b,
     ast.Sub: lambda a, b: a - b,
@@ -96,6 +115,18 @@ _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Mod: lambda a, b: a % b,
     ast.Pow: lambda a, b: a**b,
 }
+
+
+def names(text: str) -> list[str]:
+    """The dotted names an expression uses, outermost first (`settings.a + profile.b.c`)."""
+    found = []
+    for node in ast.walk(parse(text)):
+        if isinstance(node, ast.Attribute | ast.Name):
+            try:
+                found.append(_dotted(node))
+            except ExprError:
+                continue
+    return [n for n in found if not any(o != n and o.startswith(n + ".") for o in found)]
 
 
 def evaluate(text: str, resolve: Callable[[str], Any]) -> Any:
@@ -116,7 +147,14 @@ def _eval(node: ast.AST, resolve: Callable[[str], Any], text: str) -> Any:
     if isinstance(node, ast.BinOp):
         left = _number(_eval(node.left, resolve, text), text)
         right = _number(_eval(node.right, resolve, text), text)
-        return _BINOPS[type(node.op)](left, right)
+        if isinstance(node.op, ast.Pow) and (abs(right) > _MAX_EXPONENT or abs(left) > 2**64):
+            raise ExprError(
+                f"bad expression {text!r}: a power above 2**64 or with an exponent above {_MAX_EXPONENT}"
+            )
+        try:
+            return _BINOPS[type(node.op)](left, right)
+        except (ArithmeticError, ValueError) as exc:  # 1/0, 1e308*1e308 as a power
+            raise ExprError(f"bad expression {text!r}: {exc}") from None
     raise ExprError(f"bad expression {text!r}")
 
 

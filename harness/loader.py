@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from . import expr
+from . import expr, limits
 from .model import ACTIONS, STEP_MODIFIERS, Case, Step
 from .semantics import PACKAGE_DIR, catalogue
 from .validation import validate
@@ -85,7 +85,10 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in CASE_SUFFIXES and p.is_file()))
+            inside = sorted(p for p in path.rglob("*") if p.suffix in CASE_SUFFIXES and p.is_file())
+            if not inside:
+                problems.append(Problem(str(path), 0, "path", "no case files (*.yaml, *.yml) in this folder"))
+            found.extend(inside)
         elif path.is_file():
             found.append(path)
         else:
@@ -95,14 +98,28 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def load_cases(paths: Iterable[str | Path]) -> list[Case]:
-    """Every case in the given files/folders; raises InputError listing all problems."""
+class Resolver(Protocol):
+    """What the loader asks a target (a TargetConfig) about a case."""
+
+    def plan(
+        self, requires: Iterable[str], wanted: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], str | None]: ...
+
+    def name_problem(self, name: str, case_settings: Mapping[str, Any]) -> str | None: ...
+
+
+def load_cases(paths: Iterable[str | Path], target: Resolver | None = None) -> list[Case]:
+    """Every case in the given files/folders; raises InputError listing all problems.
+
+    With `target`, every profile and settings name the cases that target would run use is resolved
+    there, so a typo is a load-time problem rather than an error verdict halfway through a run.
+    """
     cases: list[Case] = []
     problems: list[Problem] = []
     first_seen: dict[str, Case] = {}
     for path in discover(paths):
         try:
-            loaded, found = _load_file(path)
+            loaded, found = _load_file(path, target)
         except InputError as exc:
             problems.extend(exc.problems)
             continue
@@ -126,10 +143,22 @@ def load_cases(paths: Iterable[str | Path]) -> list[Case]:
     return cases
 
 
-def _load_file(path: Path) -> tuple[list[Case], list[Problem]]:
+def _load_file(path: Path, target: Resolver | None = None) -> tuple[list[Case], list[Problem]]:
     cases, problems = [], []
-    for doc in read_documents(path):
+    docs = read_documents(path)
+    if not docs:
+        return [], [
+            Problem(str(path), 1, "file", "no case in this file (it is empty or holds only comments)")
+        ]
+    for doc in docs:
         case, found = _case_from(doc, path)
+        if (
+            case is not None
+            and not found
+            and target is not None
+            and not target.plan(case.requires, case.settings)[1]
+        ):
+            found = _check_target_names(doc, doc.data, target)
         problems.extend(found)
         if case is not None and not found:
             cases.append(case)
@@ -137,7 +166,7 @@ def _load_file(path: Path) -> tuple[list[Case], list[Problem]]:
 
 
 def _case_from(doc: Document, path: Path) -> tuple[Case | None, list[Problem]]:
-    problems = list(doc.duplicates)
+    problems = list(doc.problems)
     data = doc.data
     problems += validate(doc, _case_schema_without_steps())
     if not isinstance(data, dict):
@@ -147,6 +176,7 @@ def _case_from(doc: Document, path: Path) -> tuple[Case | None, list[Problem]]:
         if isinstance(sid, str) and sid not in catalogue():
             problems.append(doc.problem(("semantics", sid_index), f"unknown semantic ID {sid!r}"))
     problems += _check_expressions(doc, data.get("settings"), ("settings",))
+    problems += _check_area(doc, data.get("id"), path)
     names = _Names()
     setup_raw = data.get("setup")
     setup_items = [] if setup_raw is None else setup_raw if isinstance(setup_raw, list) else [setup_raw]
@@ -173,10 +203,32 @@ def _case_from(doc: Document, path: Path) -> tuple[Case | None, list[Problem]]:
     return case, problems
 
 
+def _check_area(doc: Document, case_id: object, path: Path) -> list[Problem]:
+    """An id's area (close/ in close/peer-fin) is the folder its file is in, so ids stay findable."""
+    if not isinstance(case_id, str) or "/" not in case_id:
+        return []
+    area = case_id.rsplit("/", 1)[0].split("/")
+    folders = path.resolve().parent.parts[-len(area) :]
+    if list(folders) == area:
+        return []
+    where = "/".join(folders)
+    return [
+        doc.problem(
+            ("id",),
+            f"the id's area {'/'.join(area)!r} is not the folder it is in ({where!r}): "
+            f"move the file into {'/'.join(area)}/ or rename the id",
+        )
+    ]
+
+
 # Calls that only some device APIs offer: a case making one cannot run where the capability is
 # missing, so it is skipped there (with the reason) rather than erroring, whether or not it says so.
-_OP_CAPABILITY = {"connstatus": "connstatus", "semaphore_create": "user_semaphore",
-                  "semaphore_take": "user_semaphore", "select": "select"}
+_OP_CAPABILITY = {
+    "connstatus": "connstatus",
+    "semaphore_create": "user_semaphore",
+    "semaphore_take": "user_semaphore",
+    "select": "select",
+}
 _OPTION_CAPABILITY = {"SET_SEMAPHORE": "user_semaphore", "REUSE_LISTEN_SOCKET": "reuse_listen"}
 
 
@@ -280,6 +332,24 @@ def _check_expressions(doc: Document, value: Any, path: KeyPath) -> list[Problem
                 expr.parse(text)
             except expr.ExprError as exc:
                 problems.append(doc.problem(where, str(exc)))
+        problems += [doc.problem(where, why) for why in limits.problems(str(key), sub)]
+    return problems
+
+
+def _check_target_names(doc: Document, data: dict, target: Resolver) -> list[Problem]:
+    settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+    problems = []
+    for where, key, sub in _walk_values(data, ()):
+        if key not in _EXPR_FIELDS and key not in ("wait", "expect_silence"):
+            continue
+        for text in _strings(sub):
+            try:
+                used = expr.names(text)
+            except expr.ExprError:
+                continue  # already reported
+            problems += [
+                doc.problem(where, why) for name in used if (why := target.name_problem(name, settings))
+            ]
     return problems
 
 

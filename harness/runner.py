@@ -86,10 +86,7 @@ class StepFailed(Exception):
 
 def plan(case: Case, config: TargetConfig) -> tuple[dict[str, Any], str | None]:
     """The settings `case` runs with on this target, or the reason it is skipped there."""
-    missing = [c for c in case.requires if c not in config.capabilities]
-    if missing:
-        return {}, f"{config.name} does not declare {', '.join(missing)}"
-    return config.settings_plan(case.settings)
+    return config.plan(case.requires, case.settings)
 
 
 def run_cases(
@@ -171,8 +168,9 @@ def _failure_point(result: CaseResult, failure: StepFailed | None, at: float) ->
         message=result.message.splitlines()[0] if result.message else "",
         expected=failure.expected if failure else "",
         expects=failure.expects if failure else "",
-        mismatches=[{"field": m.field, "expected": m.expected, "observed": m.observed}
-                    for m in result.mismatches],
+        mismatches=[
+            {"field": m.field, "expected": m.expected, "observed": m.observed} for m in result.mismatches
+        ],
         frames=failure.frames if failure else (),
     )
 
@@ -644,7 +642,12 @@ class _CaseRun:
         self, notes: list[tuple[float, str]], failure: explain.FailurePoint | None
     ) -> list[dict[str, Any]]:
         return explain.ladder_entries(
-            self.frames, notes, self.calls_made.values(), self.peers.values(), self.t0, failure,
+            self.frames,
+            notes,
+            self.calls_made.values(),
+            self.peers.values(),
+            self.t0,
+            failure,
             self.note_marks,
         )
 

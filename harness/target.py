@@ -13,13 +13,13 @@ import importlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import expr, sysctl
+from . import drivers, expr, sysctl
 from .semantics import PACKAGE_DIR, REPO_ROOT
 from .validation import validate
 from .vocabulary import Result
@@ -138,6 +138,14 @@ class TargetConfig:
     # Where the file first gives sysctls (settings.runtime's `sysctl`, or a `sysctl.*` default
     # or fixed value), for the error when the driver has none: (field, line); line 0 if none.
     sysctl_where: tuple[str, int] = ("", 0)
+    driver_line: int = 0
+
+    def plan(self, requires: Iterable[str], wanted: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The settings a case runs with here, or the reason it is skipped (a capability, a setting)."""
+        missing = [c for c in requires if c not in self.capabilities]
+        if missing:
+            return {}, f"{self.name} does not declare {', '.join(missing)}"
+        return self.settings_plan(wanted)
 
     def settings_plan(self, wanted: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
         """The settings a case runs with, or a reason to skip it on this target.
@@ -165,18 +173,43 @@ class TargetConfig:
                 return effective, f"{self.name} can not apply setting {key}"
         return effective, None
 
+    def name_problem(self, name: str, case_settings: Mapping[str, Any]) -> str | None:
+        """Why a `profile.*` or `settings.*` name in a case means nothing on this target, if it does not."""
+        root, _, rest = name.partition(".")
+        if root == "settings":
+            known = {*self.default_settings, *self.fixed_settings, *self.runtime_settings, *case_settings}
+            if rest in known:
+                return None
+            return f"{name}: {self.name} has no setting {rest!r} (known: {', '.join(sorted(known))})"
+        if root != "profile":
+            return None
+        node: Any = self.profile
+        walked = ["profile"]
+        for part in rest.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                known = ", ".join(sorted(node)) if isinstance(node, Mapping) else "none: it is a value"
+                return f"{name}: {self.name}'s {'.'.join(walked)} has no {part!r} (known: {known})"
+            node = node[part]
+            walked.append(part)
+        return None
+
     def timing(self, key: str, default: float = 0.0) -> float:
         """`profile.timing.<key>` in seconds (a plain duration such as 5ms, no names)."""
         value = self.profile.get("timing", {}).get(key, default)
 
         def no_names(name: str) -> None:
-            raise expr.ExprError(f"{self.path}: profile.timing.{key}: {value!r} names {name}; "
-                                 "give a duration such as 5ms")
+            raise expr.ExprError(
+                f"{self.path}: profile.timing.{key}: {value!r} names {name}; give a duration such as 5ms"
+            )
+
         return float(expr.value_of(value, no_names))
 
     def open(self, **kwargs: Any) -> Target:
         module_name, _, class_name = self.driver.partition(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+        if not (isinstance(cls, type) and issubclass(cls, Target)):
+            why = f"{self.driver} is not a Target subclass (harness/target.py), so it is not called"
+            raise InputError([Problem(str(self.path), self.driver_line, "driver", why)])
         field, line = self.sysctl_where
         if line and not getattr(cls, "applies_sysctls", False):
             why = f"driver {self.driver} has no sysctls to set (a Linux kernel target has)"
@@ -246,16 +279,20 @@ def load_target(spec: str) -> TargetConfig:
             [Problem(str(path), 1, "(document)", "a target file holds exactly one YAML document")]
         )
     doc = docs[0]
-    problems = doc.duplicates + validate(doc, _schema())
+    problems = doc.problems + validate(doc, _schema())
     if problems:
         raise InputError(problems)
     data = doc.data
+    try:
+        driver = drivers.resolve(data["driver"])
+    except drivers.DriverRefused as exc:
+        raise InputError([doc.problem(("driver",), str(exc))]) from None
     settings = data.get("settings", {})
     verdicts = path.parent / data.get("verdicts", f"{path.stem}.verdicts.yaml")
     sysctl_where = _sysctl_where(doc)
     return TargetConfig(
         name=data["name"],
-        driver=data["driver"],
+        driver=driver,
         clock=data["clock"],
         device_ip=data["device"]["ip"],
         device_mac=data["device"]["mac"],
@@ -269,6 +306,7 @@ def load_target(spec: str) -> TargetConfig:
         description=data.get("description", ""),
         verdicts_path=verdicts if verdicts.is_file() else None,
         sysctl_where=sysctl_where,
+        driver_line=doc.line(("driver",)),
     )
 
 

@@ -76,8 +76,11 @@ def _explain(doc: Document, error: jsonschema.ValidationError, prefix: KeyPath) 
     if kind == "additionalProperties":
         known = ", ".join([*sorted(schema.get("properties", {})), *schema.get("x-known", [])])
         patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
-        extra = [k for k in error.instance
-                 if k not in schema.get("properties", {}) and not any(p.search(k) for p in patterns)]
+        extra = [
+            k
+            for k in error.instance
+            if k not in schema.get("properties", {}) and not any(p.search(k) for p in patterns)
+        ]
         for key in extra:
             yield doc.problem(path + (key,), f"unknown field (known: {known})")
         return
@@ -125,6 +128,7 @@ _TEMPLATES = {
     "minItems": "expected at least {limit} item(s), got {count}",
     "maxItems": "expected at most {limit} item(s), got {count}",
     "minLength": "must not be empty",
+    "maxLength": "{count} characters; at most {limit}",
     "minProperties": "expected at least {limit} field(s)",
     "maxProperties": "expected at most {limit} field(s)",
     "pattern": "{value!r} does not match {limit}",

@@ -25,9 +25,19 @@ def mutation_matrix(request: pytest.FixtureRequest) -> dict[str, list[str]]:
 
 @pytest.fixture
 def trouble_target(tmp_path: Path) -> Path:
-    """A target file for the in-process target with trouble on demand (trouble_target.py)."""
+    """A target file for the in-process target with trouble on demand (trouble_target.py).
+
+    Its driver lives outside the project's targets package, so it comes in the way a third-party
+    driver does: a distribution's entry point in group tch.targets (here a bare .dist-info folder,
+    what `pip install` would leave), found through paths.trouble_pythonpath()."""
+    info = tmp_path / "plugins" / "tch_trouble-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tch-trouble\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(
+        "[tch.targets]\ntrouble = tests.harness.trouble_target:TroubleTarget\n"
+    )
     text = (TARGETS_DIR / "inprocess.yaml").read_text()
-    text = text.replace("targets.inprocess:InProcessTarget", "tests.harness.trouble_target:TroubleTarget")
+    text = text.replace("targets.inprocess:InProcessTarget", "trouble")
     path = tmp_path / "trouble.yaml"
     path.write_text(text)
     (tmp_path / "trouble.verdicts.yaml").write_text((TARGETS_DIR / "inprocess.verdicts.yaml").read_text())

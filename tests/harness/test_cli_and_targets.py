@@ -51,7 +51,7 @@ def test_run_selected_cases_exit_zero(tmp_path: Path) -> None:
 
 
 WRONG_WINDOW = (
-    "id: t/wrong\ntitle: t\nsemantics: [FR-HS-1]\nsetup:\n  listen: {port: 7000}\nsteps:\n"
+    "id: t-wrong\ntitle: t\nsemantics: [FR-HS-1]\nsetup:\n  listen: {port: 7000}\nsteps:\n"
     "  - inject: {flags: S, seq: 0}\n  - expect: {flags: SA, win: 1}\n"
 )
 

@@ -17,7 +17,7 @@ from harness.reports.journal import record
 from harness.runner import CaseResult, run_case
 from harness.target import load_target
 
-HEAD = "id: t/ladder\ntitle: t\nsemantics: [FR-HS-1]\nsetup:\n  listen: {port: 7000}\nsteps:\n"
+HEAD = "id: t-ladder\ntitle: t\nsemantics: [FR-HS-1]\nsetup:\n  listen: {port: 7000}\nsteps:\n"
 
 DATA = HEAD + """\
   - handshake: {accept: true}

@@ -10,7 +10,7 @@ from harness.cli import main
 from harness.loader import load_cases
 from harness.yamlsrc import InputError
 
-BASE = "id: t/one\ntitle: t\nsemantics: [FS-1]\n"
+BASE = "id: t-one\ntitle: t\nsemantics: [FS-1]\n"
 LISTEN = "setup:\n  listen: {port: 7000}\n"
 KNOWN_STEPS = "inject, expect, expect_silence, wait, call, await, handshake, device_connects, listen"
 KNOWN_OPS = (
@@ -39,17 +39,17 @@ CASES = [
     ),
     (
         "missing title",
-        "id: t/one\nsemantics: [FS-1]\nsteps:\n  - wait: 1s\n",
+        "id: t-one\nsemantics: [FS-1]\nsteps:\n  - wait: 1s\n",
         "1: title: required field is missing",
     ),
     (
         "semantics not a list",
-        "id: t/one\ntitle: t\nsemantics: FS-1\nsteps:\n  - wait: 1s\n",
+        "id: t-one\ntitle: t\nsemantics: FS-1\nsteps:\n  - wait: 1s\n",
         "3: semantics: expected a list, got a string",
     ),
     (
         "unknown semantic ID",
-        "id: t/one\ntitle: t\nsemantics: [FS-1, FS-99]\nsteps:\n  - wait: 1s\n",
+        "id: t-one\ntitle: t\nsemantics: [FS-1, FS-99]\nsteps:\n  - wait: 1s\n",
         "3: semantics[1]: unknown semantic ID 'FS-99'",
     ),
     (
@@ -86,11 +86,11 @@ CASES = [
     (
         "duplicate case id",
         BASE + "steps:\n  - wait: 1s\n---\n" + BASE + "steps:\n  - wait: 2s\n",
-        "7: id: duplicate case id 't/one' (also at {file}:1)",
+        "7: id: duplicate case id 't-one' (also at {file}:1)",
     ),
     (
         "duplicate key",
-        "id: t/one\ntitle: t\ntitle: u\nsemantics: [FS-1]\nsteps:\n  - wait: 1s\n",
+        "id: t-one\ntitle: t\ntitle: u\nsemantics: [FS-1]\nsteps:\n  - wait: 1s\n",
         "3: title: duplicate key (first at line 2)",
     ),
     (
@@ -133,7 +133,7 @@ CASES = [
     (
         "repeat below its minimum",
         BASE + "steps:\n  - wait: 1s\n    repeat: 0\n",
-        "6: steps[0].repeat: 0 is below the minimum 1",
+        "6: steps[0].repeat: 0 is out of range for a repeat count (1 to 1000)",
     ),
     (
         "malformed case id",
@@ -196,7 +196,7 @@ CASES = [
         BASE + "steps:\n  - inject: {raw: 'xyz'}\n",
         "5: steps[0].inject.raw: raw bytes are an even number of hex digits",
     ),
-    ("document not a mapping", "- id: t/one\n- title: t\n", "1: (document): expected a mapping, got a list"),
+    ("document not a mapping", "- id: t-one\n- title: t\n", "1: (document): expected a mapping, got a list"),
     (
         "YAML syntax error",
         BASE + "steps:\n  - wait: [1s\n",
@@ -243,7 +243,7 @@ def test_there_are_at_least_twenty_malformed_files() -> None:
 def test_every_problem_in_a_file_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "many.yaml"
     path.write_text(
-        "id: t/one\ntitle: t\nsemantics: [FS-98]\nrequires: [teleport]\nsteps:\n"
+        "id: t-one\ntitle: t\nsemantics: [FS-98]\nrequires: [teleport]\nsteps:\n"
         "  - inject: {flags: Z}\n  - wait: forever and ever\n",
         encoding="utf-8",
     )
@@ -273,5 +273,5 @@ def test_duplicate_ids_across_files(tmp_path: Path) -> None:
     with pytest.raises(InputError) as excinfo:
         load_cases([tmp_path])
     assert [str(p) for p in excinfo.value.problems] == [
-        f"{second}:1: id: duplicate case id 't/one' (also at {first}:1)"
+        f"{second}:1: id: duplicate case id 't-one' (also at {first}:1)"
     ]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from harness.progress import StatusLine
 
+from .paths import trouble_pythonpath
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -49,7 +51,8 @@ def test_no_status_line_off_a_terminal() -> None:
 def test_a_run_on_a_terminal_shows_the_running_case(tmp_path: Path, trouble_target: Path) -> None:
     """A real `harness run` in a pseudo-terminal, its second case held for a while."""
     main, child = pty.openpty()
-    env = {**os.environ, "TCH_TROUBLE": f"hold:2:{tmp_path}", "TCH_HOLD": "2.5", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "TCH_TROUBLE": f"hold:2:{tmp_path}", "TCH_HOLD": "2.5",
+           "PYTHONPATH": trouble_pythonpath(trouble_target)}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--target", str(trouble_target),
                              "--results", str(tmp_path / "r"), "testcases/listen"],
                             cwd=REPO, env=env, stdin=child, stdout=child, stderr=child)

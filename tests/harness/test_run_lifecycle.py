@@ -27,12 +27,15 @@ from harness.reports.journal import JOURNAL
 from harness.runner import CaseResult
 from harness.target import TargetConfig, load_target
 
+from .paths import trouble_pythonpath
+
 REPO = Path(__file__).resolve().parents[2]
 SUBSET = ["testcases/close", "testcases/listen"]   # enough cases for a run to be caught in the middle
 
 
 def _harness(target: Path, results: Path, trouble: str, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "TCH_TROUBLE": f"{trouble}:{results.parent}", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "TCH_TROUBLE": f"{trouble}:{results.parent}",
+           "PYTHONPATH": trouble_pythonpath(target)}
     return subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", "-q", "--target", str(target), "--results", str(results),
          *extra, *SUBSET],

@@ -74,7 +74,7 @@ def test_a_sysctl_the_file_sets_but_does_not_let_cases_change_is_like_a_fixed_se
 def test_a_case_may_ask_for_a_sysctl_and_name_it_in_expressions(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_text(
-        "id: t/one\ntitle: t\nsemantics: [FR-CONNECT-1]\n"
+        "id: t-one\ntitle: t\nsemantics: [FR-CONNECT-1]\n"
         f"settings: {{{SYN_RETRIES}: 1, sysctl.net.ipv4.tcp_rmem: 4096 8192 16384}}\n"
         "steps:\n  - wait: settings.sysctl.net.ipv4.tcp_syn_retries * 1s\n",
         encoding="utf-8",

@@ -180,7 +180,7 @@ def test_a_call_only_some_apis_offer_implies_its_capability(tmp_path) -> None:
 
     path = tmp_path / "c.yaml"
     path.write_text(
-        "id: t/implied\ntitle: t\nsemantics: [FR-CONN-1]\nsetup:\n  listen: {port: 7000}\nsteps:\n"
+        "id: t-implied\ntitle: t\nsemantics: [FR-CONN-1]\nsetup:\n  listen: {port: 7000}\nsteps:\n"
         "  - handshake: {accept: true}\n  - call: connstatus\n    returns: ESTABLISHED\n"
         "  - call: setsockopt\n    sock: conn\n    option: REUSE_LISTEN_SOCKET\n    value: true\n",
         encoding="utf-8",
@@ -203,7 +203,7 @@ def test_repeat_and_size_follow_the_targets_profile(tmp_path) -> None:
 
     path = tmp_path / "c.yaml"
     path.write_text(
-        "id: t/probes\ntitle: t\nsemantics: [FR-KA-4]\nrequires: [keepalive]\n"
+        "id: t-probes\ntitle: t\nsemantics: [FR-KA-4]\nrequires: [keepalive]\n"
         "settings: {keepalive: true, keepalive_interval: 2s}\nsetup:\n  listen: {port: 7000}\nsteps:\n"
         "  - handshake: {accept: true}\n  - call: send\n    size: profile.window - 920\n    returns: 2000\n"
         "  - expect: {len: 1460}\n  - expect: {len: 540}\n  - inject: {flags: A, ack: 2001}\n"

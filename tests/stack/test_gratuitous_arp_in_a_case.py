@@ -33,7 +33,8 @@ steps:
 
 
 def test_vARPAgeCache_announcements_do_not_disturb_expect_or_silence(tmp_path: Path) -> None:
-    path = tmp_path / "case.yaml"
+    path = tmp_path / "stack" / "case.yaml"
+    path.parent.mkdir()
     path.write_text(CASE)
     [case] = load_cases([path])
     result = run_case(case, load_target("inprocess").open())

@@ -126,7 +126,8 @@ def test_sysctl_settings_reach_each_cases_namespace(linux: LinuxTarget) -> None:
 
 def test_a_cases_sysctl_changes_the_stack_and_is_in_its_summary(tmp_path: Path) -> None:
     require(missing_requirements() is None, missing_requirements() or "")
-    case_file = tmp_path / "more.yaml"
+    case_file = tmp_path / "linux" / "more.yaml"
+    case_file.parent.mkdir()
     case_file.write_text(MORE_RETRIES_CASE, encoding="utf-8")
     assert main(["run", "--target", "linux", "--results", str(tmp_path / "out"), "-q", str(case_file)]) == 0
     (entry,) = json.loads((tmp_path / "out" / "summary.json").read_text())["cases"]

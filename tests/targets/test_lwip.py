@@ -252,8 +252,9 @@ steps:
 
 
 def test_handshake_data_and_close_case_passes(lwip: LwipTarget, tmp_path: Path) -> None:
-    (tmp_path / "conversation.yaml").write_text(LWIP_CONVERSATION, encoding="utf-8")
-    (case,) = load_cases([tmp_path])
+    (tmp_path / "lwip").mkdir()
+    (tmp_path / "lwip" / "conversation.yaml").write_text(LWIP_CONVERSATION, encoding="utf-8")
+    (case,) = load_cases([tmp_path / "lwip"])
     result = run_case(case, lwip)
     assert result.verdict == "pass", (result.message, result.log)
     assert any(f.outbound for f in result.frames) and any(not f.outbound for f in result.frames)
