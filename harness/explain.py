@@ -24,8 +24,19 @@ def _signed(value: int) -> int:
     return value - MOD if value >= MOD // 2 else value
 
 
+def _ack(seg: Segment, rel_ack: int) -> int | str | None:
+    """What a segment acknowledges, relative, when ACK is set. Without ACK the field acknowledges
+    nothing, so no relative number is made of it: left out when zero, else shown raw (a RST that
+    should not carry it, FR-RST-2)."""
+    if "A" in seg.flags:
+        return _signed(rel_ack)
+    return f"raw {seg.ack}" if seg.ack else None
+
+
 def segment(seg: Segment, rel_seq: int, rel_ack: int) -> str:
-    text = f"{seg.flags or 'none'} seq={_signed(rel_seq)} ack={_signed(rel_ack)} win={seg.win} len={seg.len}"
+    ack = _ack(seg, rel_ack)
+    text = f"{seg.flags or 'none'} seq={_signed(rel_seq)}{'' if ack is None else f' ack={ack}'}"
+    text += f" win={seg.win} len={seg.len}"
     if seg.options:
         text += " <" + ",".join(options(seg)) + ">"
     if not seg.checksum_ok:
@@ -157,9 +168,7 @@ def _frame_entry(frame: Frame, peers: list[Peer]) -> dict[str, Any]:
             dport=parsed.dport,
             flags=parsed.flags or "none",
             seq=_signed(seq),
-            # A segment without ACK whose ack field is zero has no ack to show; a non-zero one
-            # (a RST that should not carry it, FR-RST-2) is shown relative, as with ACK.
-            ack=_signed(ack) if "A" in parsed.flags or parsed.ack else None,
+            ack=_ack(parsed, ack),
             len=parsed.len,
             win=parsed.win,
             options=options(parsed),

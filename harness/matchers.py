@@ -180,6 +180,12 @@ def _signed(value: int) -> int:
     return value - MOD if value >= MOD // 2 else value
 
 
+def when(elapsed: float) -> str:
+    """A segment's time from the moment its expect counts from; one queued before that moment
+    (a `since` label later than the segment) came before it, which "+-0.016 s" hid."""
+    return f"at +{elapsed:.3f} s" if elapsed >= 0 else f"{-elapsed:.3f} s before it"
+
+
 def match_timing(
     at: float, ref: float, after: float | None, within: float | Window | None, tolerance: float
 ) -> Mismatch | None:
@@ -188,9 +194,9 @@ def match_timing(
         after, within = within.lo if after is None else after, within.hi
     elapsed = at - ref
     if after is not None and elapsed < after - tolerance:
-        return Mismatch("time", f"after {after:g} s (±{tolerance:g})", f"{elapsed:.3f} s")
+        return Mismatch("time", f"after {after:g} s (±{tolerance:g})", when(elapsed))
     if within is not None and elapsed > within + tolerance:
-        return Mismatch("time", f"within {within:g} s (±{tolerance:g})", f"{elapsed:.3f} s")
+        return Mismatch("time", f"within {within:g} s (±{tolerance:g})", when(elapsed))
     return None
 
 

@@ -37,6 +37,21 @@ _OPTION_DEFAULTS = {"mss": 1460, "wscale": 7, "sackok": b"", "nop": None, "eol":
 LINUX_SYN_OPTIONS = ("mss", "sackok", "ts", "nop", "wscale")
 
 
+def synack_options(offered: frozenset[str] | None) -> tuple[str, ...]:
+    """Linux's answer to a SYN: its SYN options less those the SYN did not offer (RFC 7323 section
+    3.2 for timestamps and 2.2 for window scale, RFC 2018 for SACK-permitted); all of them before
+    the device has sent a SYN."""
+    if offered is None:
+        return LINUX_SYN_OPTIONS
+    keep = {"mss", *offered, *(("nop",) if "wscale" in offered else ())}
+    return tuple(kind for kind in LINUX_SYN_OPTIONS if kind in keep)
+
+
+def option_kinds(options: list[tuple[Any, Any]]) -> dict[str, Any]:
+    """Scapy options as case names -> values (options given as raw bytes left out)."""
+    return {_FROM_SCAPY[kind]: value for kind, value in options if kind in _FROM_SCAPY}
+
+
 def payload_bytes(text: str) -> bytes:
     """Case text as bytes; YAML escapes ("\\x00") arrive as code points below 256, kept byte for byte."""
     return text.encode("latin-1") if all(ord(c) < 256 for c in text) else text.encode("utf-8")

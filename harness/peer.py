@@ -48,8 +48,12 @@ class Peer:
     snd_nxt: int = 0  # harness's next sequence number, relative to isn
     dev_isn: int | None = None  # the device's ISN, learned from its SYN
     dev_snd_nxt: int = 0  # device's next sequence number, relative to dev_isn
-    ts_ok: bool = False  # the device echoed timestamps: keep sending them
     ts_recent: int = 0
+    # What each side's SYN (or SYN|ACK) offered in this connection: the harness's own, as it sent
+    # it, and the device's (None: no SYN from the device yet).
+    ts_sent: bool = False
+    wscale_sent: int | None = None
+    dev_offered: frozenset[str] | None = None
     queue: deque[Captured] = field(default_factory=deque)
 
     def names(self) -> dict[str, int]:
@@ -57,7 +61,26 @@ class Peer:
 
     def restart(self, isn: int) -> None:
         """A new connection from this peer (the same port, new sequence numbers)."""
-        self.isn, self.snd_nxt, self.dev_isn, self.dev_snd_nxt, self.ts_ok = isn % MOD, 0, None, 0, False
+        self.isn, self.snd_nxt, self.dev_isn, self.dev_snd_nxt = isn % MOD, 0, None, 0
+        self.ts_sent, self.wscale_sent, self.dev_offered = False, None, None
+
+    @property
+    def ts_ok(self) -> bool:
+        """Timestamps go on later segments only when both SYNs carried them (RFC 7323 section 3.2)."""
+        return self.ts_sent and self.dev_offered is not None and "ts" in self.dev_offered
+
+    def raw_window(self) -> int:
+        """The window field that advertises `win` bytes on a segment other than a SYN: shifted by
+        the harness's window scale once both SYNs offered one (RFC 7323 section 2.3); a SYN's
+        window is never scaled."""
+        both = self.wscale_sent is not None and "wscale" in (self.dev_offered or ())
+        shift = self.wscale_sent if both and self.wscale_sent is not None else 0
+        return min(-(-self.win >> shift), 0xFFFF)
+
+    def offered(self, kinds: dict[str, Any]) -> None:
+        """The harness's own SYN or SYN|ACK went out with these options (case names -> values)."""
+        self.ts_sent = "ts" in kinds
+        self.wscale_sent = min(int(kinds["wscale"]), 14) if "wscale" in kinds else None
 
     def dev_abs(self, rel: int) -> int:
         return ((self.dev_isn or 0) + rel) % MOD
@@ -75,7 +98,7 @@ class Peer:
         if "S" in seg.flags and "R" not in seg.flags:  # a SYN|RST (FR-HS-3) opens nothing
             self.dev_isn = seg.seq
             self.dev_snd_nxt = before = 0
-            self.ts_ok = seg.option("ts") is not None
+            self.dev_offered = frozenset(kind for kind, _ in seg.options)
         rel_seq = (seg.seq - (self.dev_isn or 0)) % MOD
         end = (rel_seq + seg.seq_space) % MOD
         if _after(end, self.dev_snd_nxt):

@@ -26,9 +26,11 @@ from .packets import (
     Segment,
     build_arp_reply,
     build_segment,
+    option_kinds,
     parse,
     payload_bytes,
     scapy_options,
+    synack_options,
 )
 from .peer import MOD, Captured, Peer, segment_record
 from .target import CallHandle, Frame, Profile, Target, TargetConfig
@@ -305,6 +307,16 @@ class _CaseRun:
             for frame in self.target.frames(deadline):
                 self._capture(frame)
 
+    def _late(self, peer: Peer, deadline: float, ref: float) -> tuple[Captured | None, str]:
+        """After a missed `within`: the segment that did come, if one comes in as long again as an
+        expect waits by default, and when, so a late answer is not reported as no answer."""
+        grace = self.seconds(self.target.config.profile["timing"]["expect"])
+        self._pump(deadline + grace, lambda: bool(peer.queue))
+        if not peer.queue:
+            return None, f", nor in the {grace:g} s after"
+        late = peer.queue[0]
+        return late, f"; {self.describe(late.seg, late)} came {matchers.when(late.frame.time - ref)}"
+
     def _next_segment(self, peer: Peer, deadline: float) -> Captured | None:
         self._pump(deadline, lambda: bool(peer.queue))
         return peer.queue.popleft() if peer.queue else None
@@ -350,7 +362,8 @@ class _CaseRun:
         if "options" in body:
             options = scapy_options(body["options"], tsval, peer.ts_recent)
         elif "S" in flags:
-            options = scapy_options(list(LINUX_SYN_OPTIONS), tsval, 0)
+            kinds = synack_options(peer.dev_offered) if "A" in flags else LINUX_SYN_OPTIONS
+            options = scapy_options(list(kinds), tsval, peer.ts_recent if "A" in flags else 0)
         elif peer.ts_ok:
             options = scapy_options(["nop", "nop", "ts"], tsval, peer.ts_recent)
         else:
@@ -366,7 +379,8 @@ class _CaseRun:
             seq=peer.isn + int(seq),
             ack=ack,
             flags=flags,
-            win=int(self._value(body.get("win", peer.win), names)),
+            win=int(self._value(body["win"], names)) if "win" in body
+            else min(peer.win, 0xFFFF) if "S" in flags else peer.raw_window(),
             options=options,
             payload=payload,
             urg=body.get("urg", 0),
@@ -376,6 +390,8 @@ class _CaseRun:
         self.prev = self.last_inject = self._send(frame)
         if body.get("checksum") != "bad":
             peer.sent(int(seq), len(payload) + ("S" in flags) + ("F" in flags), "S" in flags)
+            if "S" in flags:
+                peer.offered(option_kinds(options))
 
     def _do_expect(self, step: Step) -> None:
         self._expect(self._step_peer(step), step.body)
@@ -394,10 +410,12 @@ class _CaseRun:
         expected = explain.expectation(spec)
         if captured is None:
             waited = max(deadline - ref, 0.0)
+            late, when_late = self._late(peer, deadline, ref) if within is not None else (None, "")
             raise StepFailed(
-                f"expected {explain.spec(spec)} from the device; nothing came within {waited:g} s",
+                f"expected {explain.spec(spec)} from the device; nothing came within {waited:g} s{when_late}",
                 expected=expected,
                 expects="segment",
+                frames=(late.frame,) if late else (),
             )
         self.matched.append(segment_record(self.where, peer, captured, self.t0))
         names = captured.names()
@@ -411,7 +429,7 @@ class _CaseRun:
         if found:
             raise StepFailed(
                 f"expected {explain.spec(spec)}, observed {self.describe(captured.seg, captured)} "
-                f"at +{captured.frame.time - ref:.3f} s",
+                f"{matchers.when(captured.frame.time - ref)}",
                 found,
                 expected=expected,
                 expects="segment",

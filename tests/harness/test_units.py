@@ -95,7 +95,7 @@ def test_timing_with_tolerance() -> None:
     assert match_timing(30.0, 10.0, None, window, 0.005) is None
     assert (
         str(match_timing(11.0, 10.0, None, window, 0.005))
-        == "time: expected after 2 s (±0.005), observed 1.000 s"
+        == "time: expected after 2 s (±0.005), observed at +1.000 s"
     )
 
 
