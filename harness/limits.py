@@ -49,6 +49,9 @@ BOUNDS = {
     "repeat": Bound(1, 1000, "a repeat count", whole=True),
     "size": Bound(0, 1 << 24, "a byte count (at most 16 MiB)", whole=True),
     "urg": Bound(0, 65535, "an urgent pointer", whole=True),
+    "ttl": Bound(0, 255, "a TTL", whole=True),
+    "tos": Bound(0, 255, "a TOS byte", whole=True),
+    "ecn": Bound(0, 3, "an ECN codepoint", whole=True),
     **{
         key: _DURATION
         for key in (

@@ -155,9 +155,11 @@ def match_segment(
                     shown=f"{_signed(value)} (raw {getattr(seg, name)})",
                 )
             )
-    for name in ("win", "len", "urg", "ttl"):
+    for name in ("win", "len", "urg", "ttl", "tos", "ecn"):
         if name in spec:
             found.append(match_field(name, spec[name], getattr(seg, name), evaluate))
+    if "df" in spec and spec["df"] != seg.df:
+        found.append(Mismatch("df", "DF set" if spec["df"] else "DF clear", "set" if seg.df else "clear"))
     if "payload" in spec:
         wanted = payload_bytes(spec["payload"])
         found.append(None if seg.payload == wanted else Mismatch("payload", repr(wanted), repr(seg.payload)))

@@ -115,9 +115,11 @@ def build_segment(
     urg: int = 0,
     ttl: int = 64,
     bad_checksum: bool = False,
+    tos: int = 0,
+    df: bool = True,
 ) -> bytes:
     args = (ends, sport, dport, seq % 2**32, ack % 2**32, flags, win, tuple(options), payload, urg, ttl,
-            bad_checksum)
+            bad_checksum, tos, df)
     try:
         return _built(*args)
     except TypeError:  # an unhashable option value: build without the memo
@@ -137,6 +139,8 @@ def _build_segment(
     urg: int,
     ttl: int,
     bad_checksum: bool,
+    tos: int,
+    df: bool,
 ) -> bytes:
     tcp = TCP(
         sport=sport,
@@ -150,7 +154,7 @@ def _build_segment(
     )
     pkt = (
         Ether(src=ends.harness_mac, dst=ends.device_mac)
-        / IP(src=ends.harness_ip, dst=ends.device_ip, ttl=ttl, flags="DF")
+        / IP(src=ends.harness_ip, dst=ends.device_ip, ttl=ttl, tos=tos, flags="DF" if df else 0)
         / tcp
         / Raw(payload)
     )
@@ -188,6 +192,8 @@ class Segment:
     win: int
     urg: int
     ttl: int
+    tos: int  # the whole byte: DSCP << 2 | ECN
+    df: bool
     payload: bytes
     options: tuple[tuple[str, Any], ...]
     checksum: int
@@ -198,6 +204,10 @@ class Segment:
     @property
     def len(self) -> int:
         return len(self.payload)
+
+    @property
+    def ecn(self) -> int:
+        return self.tos & 3
 
     @property
     def seq_space(self) -> int:
@@ -246,6 +256,8 @@ def parse(frame: bytes) -> Segment | ArpRequest | None:
         win=tcp.window,
         urg=tcp.urgptr,
         ttl=ip.ttl,
+        tos=ip.tos,
+        df=bool(int(ip.flags) & 2),
         payload=bytes(payload),
         options=tuple(_case_option(o) for o in tcp.options),
         checksum=tcp.chksum,

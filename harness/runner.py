@@ -386,6 +386,8 @@ class _CaseRun:
             urg=body.get("urg", 0),
             ttl=body.get("ttl", 64),
             bad_checksum=body.get("checksum") == "bad",
+            tos=(body.get("tos", 0) & ~3) | body.get("ecn", body.get("tos", 0) & 3),
+            df=body.get("df", True),
         )
         self.prev = self.last_inject = self._send(frame)
         if body.get("checksum") != "bad":

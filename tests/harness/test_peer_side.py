@@ -98,3 +98,19 @@ def test_a_missed_within_says_when_the_segment_did_come(tmp_path: Path) -> None:
     assert result.verdict == "fail"
     message = result.message
     assert "nothing came within 2.5" in message and "came at +3.000 s" in message, message
+
+
+def test_ip_header_fields_on_inject_and_expect(tmp_path: Path) -> None:
+    """TOS/ECN, TTL and DF go out as a case gives them, and an expect checks the device's (the
+    model, as FreeRTOS+TCP, sends TTL 128 without DF)."""
+    result = _run(tmp_path, "  - handshake: {accept: true}\n"
+                            "  - inject: {flags: PA, payload: hi, tos: 0xb8, ecn: 1, ttl: 3, df: false}\n"
+                            "  - expect: {flags: A, ack: 3, df: false, tos: 0, ecn: 0, ttl: 128}\n")
+    assert result.verdict == "pass", result.message
+    data = [s for s in _sent(result) if s.len]
+    assert [(s.tos, s.ecn, s.ttl, s.df) for s in data] == [(0xb9, 1, 3, False)]
+    failed = _run(tmp_path, "  - handshake: {accept: true}\n  - inject: {flags: PA, payload: hi}\n"
+                            "  - expect: {flags: A, ack: 3, df: true, ecn: 2}\n")
+    assert failed.verdict == "fail"
+    said = {str(m) for m in failed.mismatches}
+    assert said == {"ecn: expected 2, observed 0", "df: expected DF set, observed clear"}
