@@ -17,7 +17,9 @@ KNOWN_OPS = (
     "socket, bind, listen, accept, connect, send, recv, shutdown, closesocket, setsockopt, "
     "issocketconnected, connstatus, semaphore_create, semaphore_take, select"
 )
-KNOWN_INJECT = "ack, checksum, flags, len, options, payload, peer, raw, seq, sport, ttl, urg, win"
+KNOWN_INJECT = (
+    "ack, checksum, df, ecn, flags, len, options, payload, peer, raw, seq, sport, tos, ttl, urg, win"
+)
 KNOWN_SETTINGS = (
     "hang_protection, hang_protection_time, ignore_unknown_packets, keepalive, keepalive_interval, "
     "mss, reuse_listen, rx_buffer, select, tcp_win, tx_buffer, user_semaphore, wake_callback, "
