@@ -44,7 +44,7 @@ BOUNDS = {
     "seq": _SEQ,
     "ack": _SEQ,
     "isn": _SEQ,
-    "win": Bound(0, 2**30, "a window", whole=True),
+    "win": Bound(0, 65535, "a window field", whole=True),
     "port": Bound(0, 65535, "a port", whole=True),
     "repeat": Bound(1, 1000, "a repeat count", whole=True),
     "size": Bound(0, 1 << 24, "a byte count (at most 16 MiB)", whole=True),

@@ -179,6 +179,7 @@ def _case_from(doc: Document, path: Path) -> tuple[Case | None, list[Problem]]:
         if isinstance(sid, str) and sid not in catalogue():
             problems.append(doc.problem(("semantics", sid_index), f"unknown semantic ID {sid!r}"))
     problems += _check_expressions(doc, data.get("settings"), ("settings",))
+    problems += _check_expressions(doc, data.get("peers"), ("peers",))
     problems += _check_area(doc, data.get("id"), path)
     names = _Names()
     setup_raw = data.get("setup")

@@ -73,8 +73,7 @@ class Peer:
         """The window field that advertises `win` bytes on a segment other than a SYN: shifted by
         the harness's window scale once both SYNs offered one (RFC 7323 section 2.3); a SYN's
         window is never scaled."""
-        both = self.wscale_sent is not None and "wscale" in (self.dev_offered or ())
-        shift = self.wscale_sent if both and self.wscale_sent is not None else 0
+        shift = (self.wscale_sent or 0) if "wscale" in (self.dev_offered or ()) else 0
         return min(-(-self.win >> shift), 0xFFFF)
 
     def offered(self, kinds: dict[str, Any]) -> None:

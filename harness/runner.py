@@ -33,7 +33,7 @@ from .packets import (
     synack_options,
 )
 from .peer import MOD, Captured, Peer, segment_record
-from .target import CallHandle, Frame, Profile, Target, TargetConfig
+from .target import CallHandle, Frame, Profile, Target
 from .vocabulary import PENDING, Result
 
 _FILLER = b"0123456789abcdefghijklmnopqrstuvwxyz"
@@ -86,11 +86,6 @@ class StepFailed(Exception):
         self.expected, self.expects, self.frames = expected, expects, frames
 
 
-def plan(case: Case, config: TargetConfig) -> tuple[dict[str, Any], str | None]:
-    """The settings `case` runs with on this target, or the reason it is skipped there."""
-    return config.plan(case.requires, case.settings)
-
-
 def run_cases(
     cases: Iterable[Case], target: Target, on_result: Callable[[CaseResult], None] | None = None
 ) -> list[CaseResult]:
@@ -107,7 +102,7 @@ def run_cases(
 def run_case(case: Case, target: Target) -> CaseResult:
     """Run `case` on `target` (which the caller opened and will close)."""
     result = CaseResult(case, target.config.name, "pass")
-    settings, reason = plan(case, target.config)
+    settings, reason = target.config.plan(case.requires, case.settings)
     result.settings = settings
     if reason:
         result.verdict, result.message = "skip", reason

@@ -120,19 +120,22 @@ def _text(path: Path, name: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        line, column = _line_column(raw, exc.start)
         why = (
             f"not UTF-8: byte 0x{raw[exc.start]:02x} at line {line}, column {column} (save the file as UTF-8)"
         )
         raise InputError([Problem(name, line, "file", why)]) from None
 
 
+def _line_column(data: str | bytes, position: int) -> tuple[int, int]:
+    """1-based line and column of `position` in text or raw bytes."""
+    newline = "\n" if isinstance(data, str) else b"\n"
+    return data.count(newline, 0, position) + 1, position - data.rfind(newline, 0, position)  # type: ignore[arg-type]
+
+
 def _reader_problem(name: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
     """A character YAML does not allow (NUL, most control characters): where it is."""
-    position = min(exc.position, len(text))
-    line = text.count("\n", 0, position) + 1
-    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    line, column = _line_column(text, min(exc.position, len(text)))
     character = exc.character if isinstance(exc.character, str) else chr(exc.character)
     why = f"character {ord(character):#04x} at line {line}, column {column} is not allowed in YAML (binary?)"
     return Problem(name, line, "file", why)

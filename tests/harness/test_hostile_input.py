@@ -77,6 +77,11 @@ CATALOGUE: dict[str, Hostile] = {
         ("validate", "{tmp}/c.yaml"), "ends before it starts"),
     "seq 1.2e38": Hostile({"c.yaml": case("  - inject: {flags: S, seq: 1.2e38}\n")},
                           ("validate", "{tmp}/c.yaml"), "seq"),
+    "window above 16 bits": Hostile({"c.yaml": case("  - inject: {flags: A, win: 100000}\n")},
+                                    ("validate", "{tmp}/c.yaml"), "window field (0 to 65535)"),
+    "peer out of range": Hostile(
+        {"c.yaml": case("  - wait: 1s\n").replace("setup:", "peers: {a: {isn: 1000000000000}}\nsetup:")},
+        ("validate", "{tmp}/c.yaml"), "peers.a.isn: 1_000_000_000_000 is out of range"),
     "infinite number": Hostile({"c.yaml": case("  - wait: .inf\n")}, ("validate", "{tmp}/c.yaml"), "finite"),
     "id area not its folder": Hostile({"close/c.yaml": case("  - wait: 1s\n", "listen/one")},
                                       ("validate", "{tmp}/close"), "folder"),

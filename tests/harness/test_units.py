@@ -175,7 +175,6 @@ def test_a_call_only_some_apis_offer_implies_its_capability(tmp_path) -> None:
     from dataclasses import replace
 
     from harness.loader import load_cases
-    from harness.runner import plan
     from harness.target import load_target
 
     path = tmp_path / "c.yaml"
@@ -188,9 +187,9 @@ def test_a_call_only_some_apis_offer_implies_its_capability(tmp_path) -> None:
     (case,) = load_cases([path])
     assert case.requires == ("connstatus", "reuse_listen")
     full = load_target("inprocess")
-    assert plan(case, full)[1] is None
+    assert full.plan(case.requires, case.settings)[1] is None
     bare = replace(full, name="bare", capabilities=full.capabilities - {"connstatus"})
-    assert plan(case, bare)[1] == "bare does not declare connstatus"
+    assert bare.plan(case.requires, case.settings)[1] == "bare does not declare connstatus"
 
 
 def test_repeat_and_size_follow_the_targets_profile(tmp_path) -> None:
