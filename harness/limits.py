@@ -52,6 +52,7 @@ BOUNDS = {
     "ttl": Bound(0, 255, "a TTL", whole=True),
     "tos": Bound(0, 255, "a TOS byte", whole=True),
     "ecn": Bound(0, 3, "an ECN codepoint", whole=True),
+    "tolerance": Bound(0, 10, "a timing tolerance in seconds", note=": a wider one hides the timing"),
     **{
         key: _DURATION
         for key in (

@@ -42,6 +42,7 @@ _EXPR_FIELDS = {
     "sack",
     "repeat",
     "size",
+    "tolerance",
 }
 _TIME_ANCHORS = ("prev", "last_inject")
 # Calls whose result names a socket or semaphore, and the name it gets by default.
@@ -180,6 +181,7 @@ def _case_from(doc: Document, path: Path) -> tuple[Case | None, list[Problem]]:
             problems.append(doc.problem(("semantics", sid_index), f"unknown semantic ID {sid!r}"))
     problems += _check_expressions(doc, data.get("settings"), ("settings",))
     problems += _check_expressions(doc, data.get("peers"), ("peers",))
+    problems += _check_expressions(doc, {k: v for k, v in data.items() if k == "tolerance"}, ())
     problems += _check_area(doc, data.get("id"), path)
     names = _Names()
     setup_raw = data.get("setup")
@@ -203,6 +205,7 @@ def _case_from(doc: Document, path: Path) -> tuple[Case | None, list[Problem]]:
         peers=dict(data.get("peers") or {}),
         source=data.get("source"),
         notes=data.get("notes"),
+        tolerance=data.get("tolerance"),
     )
     return case, problems
 

@@ -60,6 +60,8 @@ class Case:
     peers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str | None = None
     notes: str | None = None
+    # Widens the target profile's timing tolerance for this case only; never narrows it.
+    tolerance: str | float | None = None
 
     @property
     def area(self) -> str:

@@ -113,6 +113,8 @@ def run_case(case: Case, target: Target) -> CaseResult:
     failure: StepFailed | None = None
     try:
         run.tolerance = run.seconds(target.config.profile["timing"]["tolerance"])
+        if case.tolerance is not None:
+            run.tolerance = max(run.tolerance, run.seconds(case.tolerance))
         target.reset(settings)
         reset_done = True
         run.t0 = run.prev = run.last_inject = target.now()

@@ -9,6 +9,8 @@ and a silent skip there would hide that a target never ran.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 
 import pytest
 
@@ -44,3 +46,19 @@ def require(condition: object, reason: str) -> None:
     if require_all():
         pytest.fail(f"TCH_REQUIRE_ALL=1 and {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+# Children a test starts with this in their environment print every thread's stack on SIGABRT,
+# so a child that hangs under a loaded CI host says where, instead of only timing out.
+DUMP_ON_ABORT = {"PYTHONFAULTHANDLER": "1"}
+
+
+def where_it_hangs(proc: subprocess.Popen) -> str:
+    """Abort a child started with DUMP_ON_ABORT and return what it printed on stderr (its stacks)."""
+    proc.send_signal(signal.SIGABRT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err.decode(errors="replace") if isinstance(err, bytes) else (err or "")

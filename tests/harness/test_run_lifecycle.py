@@ -26,6 +26,7 @@ from harness.reports import ResultsWriter, render_from_journal
 from harness.reports.journal import JOURNAL
 from harness.runner import CaseResult
 from harness.target import TargetConfig, load_target
+from tests.conftest import DUMP_ON_ABORT, where_it_hangs
 
 from .paths import trouble_pythonpath
 
@@ -34,7 +35,7 @@ SUBSET = ["testcases/close", "testcases/listen"]   # enough cases for a run to b
 
 
 def _harness(target: Path, results: Path, trouble: str, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "TCH_TROUBLE": f"{trouble}:{results.parent}",
+    env = {**os.environ, **DUMP_ON_ABORT, "TCH_TROUBLE": f"{trouble}:{results.parent}",
            "PYTHONPATH": trouble_pythonpath(target)}
     return subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", "-q", "--target", str(target), "--results", str(results),
@@ -77,7 +78,10 @@ def test_a_signal_mid_run_leaves_reports_of_the_finished_cases(
     proc = _harness(trouble_target, results, "sleep:4")
     _claimed(tmp_path, proc)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 60 s after {sig.name}; its stacks:\n{where_it_hangs(proc)}")
     assert proc.returncode == code, err
     assert "Traceback" not in err
     summary, junit = _reports(results)

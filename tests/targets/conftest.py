@@ -5,6 +5,7 @@ target as a fixture, and the checks every real-wire target must pass the same wa
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,8 @@ T = TypeVar("T", bound=WireTarget)
 def ours(pid: int) -> list[str]:
     """The `tch…` links and namespaces process `pid` made that still exist."""
     names = owned_names()
-    return [n for kind in names.values() for n in kind if n.startswith(f"tch{pid}")]
+    # tch<pid><letter><n>: a bare prefix test would count pid 1234's links as pid 123's.
+    return [n for kind in names.values() for n in kind if re.fullmatch(rf"tch{pid}[a-z]\d+", n)]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from harness.wire import bpf
 from harness.wire.agent import Agent
 from harness.wire.engine import ETH_P_ALL, WireEngine
 from harness.wire.links import Link, make_veth, missing_requirements, owned_names, sweep_leftovers
-from tests.conftest import require
+from tests.conftest import DUMP_ON_ABORT, require, where_it_hangs
 
 from .conftest import REPO, ours
 
@@ -111,14 +111,17 @@ _CHILD = textwrap.dedent("""
 
 def _start_case_child(tmp_path: Path) -> subprocess.Popen[bytes]:
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path)], cwd=REPO,
+                             env={**os.environ, **DUMP_ON_ABORT},
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # Generous: beside the linux suite's workers, which make and drop a namespace per case, the
     # kernel's namespace set-up can take seconds (rtnl), and so can the child's start-up.
-    end = time.time() + 90
+    end = time.time() + 180
     while time.time() < end and not ours(child.pid) and child.poll() is None:
         time.sleep(0.1)
     if not ours(child.pid):
-        why = child.stderr.read().decode() if child.poll() is not None and child.stderr else "still running"
+        if child.poll() is None:
+            pytest.fail(f"the child made no link in 180 s; its stacks:\n{where_it_hangs(child)}")
+        why = child.stderr.read().decode() if child.stderr else ""
         pytest.fail(f"the child never made its link (exit {child.poll()}): {why}")
     time.sleep(1.0)  # mid-case: handshake done, waiting for a probe
     return child
