@@ -20,12 +20,14 @@ _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
 _DURATION_LITERAL = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(us|ms|min|s|h)\b")
 
 # Roots a case or profile may name; anything else is a typo caught at load time.
-ROOTS = ("snd", "rcv", "profile", "settings")
+ROOTS = ("snd", "rcv", "peer", "profile", "settings")
 
 
-# The connection's own numbers, known once a peer has a connection (harness/peer.py).
-PEER_NAMES = ("snd.nxt", "rcv.nxt")
-_PEER_ROOTS = ("snd", "rcv")
+# The connection's own numbers, known once a peer has a connection (harness/peer.py), and the
+# peer's ISN so far, which only a handshake's or device_connects' `isn` may name (a new ISN
+# written relative to the old one, as a rebooted peer's would be).
+PEER_NAMES = ("snd.nxt", "rcv.nxt", "peer.isn")
+_PEER_ROOTS = ("snd", "rcv", "peer")
 
 
 class ExprError(ValueError):

@@ -45,6 +45,7 @@ _EXPR_FIELDS = {
     "tolerance",
 }
 _TIME_ANCHORS = ("prev", "last_inject")
+_PEER_ISN_ONLY = "peer.isn (the peer's ISN so far) may only be named in a handshake's or device_connects' isn"
 # Calls whose result names a socket or semaphore, and the name it gets by default.
 _SAVES = {"socket": "sock", "accept": "conn", "semaphore_create": "sem"}
 _SOCKET_OPS = frozenset(
@@ -336,9 +337,13 @@ def _check_expressions(doc: Document, value: Any, path: KeyPath) -> list[Problem
             continue
         for text in _strings(sub):
             try:
-                expr.parse(text)
+                used = expr.names(text)
             except expr.ExprError as exc:
                 problems.append(doc.problem(where, str(exc)))
+                continue
+            in_handshake = key == "isn" and len(where) > 1 and where[-2] in ("handshake", "device_connects")
+            if "peer.isn" in used and not in_handshake:
+                problems.append(doc.problem(where, _PEER_ISN_ONLY))
         problems += [doc.problem(where, why) for why in limits.problems(str(key), sub)]
     return problems
 
@@ -358,6 +363,12 @@ def _check_target_names(doc: Document, data: dict, target: Resolver) -> list[Pro
                 doc.problem(where, why) for name in used if (why := target.name_problem(name, settings))
             ]
     return problems
+
+
+def _check_since(doc: Document, since: Any, where: KeyPath, names: _Names) -> list[Problem]:
+    if since is None or since in names.labels or since in _TIME_ANCHORS:
+        return []
+    return [doc.problem(where, f"no step labelled {since!r} before this step (or use prev, last_inject)")]
 
 
 def _check_names(doc: Document, item: dict, path: KeyPath, action: str, names: _Names) -> list[Problem]:
@@ -394,14 +405,16 @@ def _check_names(doc: Document, item: dict, path: KeyPath, action: str, names: _
         elif text == PENDING and action != "await":
             problems.append(doc.problem(path + ("returns",), "`pending` only makes sense with await"))
     body = item.get(action)
-    since = body.get("since") if isinstance(body, dict) else item.get("since")
-    if since is not None and since not in names.labels and since not in _TIME_ANCHORS:
-        problems.append(
-            doc.problem(
-                path + ((action, "since") if isinstance(body, dict) else ("since",)),
-                f"no step labelled {since!r} before this step (or use prev, last_inject)",
-            )
-        )
+    if action == "expect_unordered":
+        for index, spec in enumerate(body):
+            problems += _check_since(doc, spec.get("since"), path + (action, index, "since"), names)
+            if "optional" in spec:
+                why = "an expect in an unordered group can not be optional"
+                problems.append(doc.problem(path + (action, index, "optional"), why))
+    elif isinstance(body, dict):
+        problems += _check_since(doc, body.get("since"), path + (action, "since"), names)
+    else:
+        problems += _check_since(doc, item.get("since"), path + ("since",), names)
     if "label" in item:
         names.labels.add(item["label"])
     _record_saves(item, action, names)

@@ -136,9 +136,14 @@ def match_options(spec: Any, observed: tuple[tuple[str, Any], ...], evaluate: Ev
 
 
 def match_segment(
-    spec: Mapping[str, Any], seg: Segment, relative: Mapping[str, int], evaluate: Evaluate
+    spec: Mapping[str, Any],
+    seg: Segment,
+    relative: Mapping[str, int],
+    evaluate: Evaluate,
+    options: tuple[tuple[str, Any], ...] | None = None,
 ) -> list[Mismatch]:
-    """Every field of an expect step against a segment; `relative` holds seq/ack relative to the ISNs."""
+    """Every field of an expect step against a segment; `relative` holds seq/ack relative to the ISNs,
+    `options` the segment's options with SACK blocks relative to the harness's ISN (else as sent)."""
     found: list[Mismatch | None] = []
     if "flags" in spec:
         found.append(match_flags(spec["flags"], seg.flags))
@@ -164,7 +169,7 @@ def match_segment(
         wanted = payload_bytes(spec["payload"])
         found.append(None if seg.payload == wanted else Mismatch("payload", repr(wanted), repr(seg.payload)))
     if "options" in spec:
-        found.append(match_options(spec["options"], seg.options, evaluate))
+        found.append(match_options(spec["options"], seg.options if options is None else options, evaluate))
     checksum = spec.get("checksum", "valid")
     if checksum != "any" and seg.checksum_ok != (checksum == "valid"):
         found.append(

@@ -11,6 +11,7 @@ from typing import Any
 ACTIONS = (
     "inject",
     "expect",
+    "expect_unordered",
     "expect_silence",
     "wait",
     "call",

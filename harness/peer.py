@@ -33,6 +33,7 @@ class Captured:
     rel_ack: int
     snd_nxt: int  # device's next sequence number just before this segment
     rcv_nxt: int  # what the device should expect from the peer just before it
+    rel_options: tuple[tuple[str, Any], ...] = ()  # the options with SACK blocks relative
 
     def names(self) -> dict[str, int]:
         return {"snd.nxt": self.snd_nxt, "rcv.nxt": self.rcv_nxt}
@@ -104,9 +105,21 @@ class Peer:
             self.dev_snd_nxt = end
         if seg.option("ts") is not None:
             self.ts_recent = seg.option("ts")[0]
-        captured = Captured(frame, seg, rel_seq, (seg.ack - self.isn) % MOD, before, self.snd_nxt)
+        captured = Captured(
+            frame, seg, rel_seq, (seg.ack - self.isn) % MOD, before, self.snd_nxt,
+            relative_sack(seg.options, self.isn),
+        )
         self.queue.append(captured)
         return captured
+
+
+def relative_sack(options: tuple[tuple[str, Any], ...], isn: int) -> tuple[tuple[str, Any], ...]:
+    """Options as a case writes them: the device's SACK blocks acknowledge the harness's data, so
+    they count from the harness's ISN, as the device's `ack` does."""
+    return tuple(
+        (kind, [[(v - isn) % MOD for v in block] for block in value]) if kind == "sack" else (kind, value)
+        for kind, value in options
+    )
 
 
 def segment_record(where: str, peer: Peer, captured: Captured, t0: float) -> dict[str, Any]:
@@ -115,12 +128,11 @@ def segment_record(where: str, peer: Peer, captured: Captured, t0: float) -> dic
     (each stack keeps its own clock), and the time from the case's start."""
     seg = captured.seg
     options: list[Any] = []
-    for kind, value in seg.options:
+    for kind, value in captured.rel_options:
         if kind == "ts":
             options.append(kind)
         elif kind == "sack":
-            edges = [v for block in value for v in (block if isinstance(block, (list, tuple)) else [block])]
-            options.append([kind, [(v - peer.isn) % MOD for v in edges]])
+            options.append([kind, [v for block in value for v in block]])
         elif value is None or kind in ("nop", "eol", "sackok"):
             options.append(kind)
         else:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import HARNESS_IP, HARNESS_MAC, explain, expr, matchers
+from . import HARNESS_IP, HARNESS_MAC, explain, expr, grouping, matchers
 from .freertos import MSG_FLAGS, SELECT_EVENTS, SHUTDOWN_HOW, SOCKET_OPTIONS
 from .matchers import Mismatch
 from .model import Case, Step
@@ -66,6 +67,16 @@ class CaseResult:
     @property
     def where(self) -> str:
         return f"{self.case.file}:{self.step.line}" if self.step else self.case.where()
+
+
+@dataclass(frozen=True)
+class _When:
+    """When an expect looks: from `ref`, until `deadline`, with the spec's bounds."""
+
+    ref: float
+    within: float | expr.Window | None
+    after: float | None
+    deadline: float
 
 
 class StepFailed(Exception):
@@ -202,9 +213,9 @@ class _CaseRun:
 
     def _resolver(self, names: Mapping[str, int] | None) -> Callable[[str], Any]:
         def resolve(name: str) -> Any:
-            if name in ("snd.nxt", "rcv.nxt"):
-                if names is None:
-                    raise expr.ExprError(f"{name} needs a peer")
+            if name in expr.PEER_NAMES:
+                if names is None or name not in names:
+                    raise expr.ExprError(f"{name} has no value here")
                 return names[name]
             return self.profile.resolve(name)
 
@@ -357,7 +368,7 @@ class _CaseRun:
         payload = payload_bytes(body["payload"]) if "payload" in body else _filler(body.get("len", 0))
         tsval = int((self.target.now() - self.t0) * 1000) + 1
         if "options" in body:
-            options = scapy_options(body["options"], tsval, peer.ts_recent)
+            options = scapy_options(self._absolute_sack(body["options"], peer, names), tsval, peer.ts_recent)
         elif "S" in flags:
             kinds = synack_options(peer.dev_offered) if "A" in flags else LINUX_SYN_OPTIONS
             options = scapy_options(list(kinds), tsval, peer.ts_recent if "A" in flags else 0)
@@ -392,24 +403,54 @@ class _CaseRun:
             if "S" in flags:
                 peer.offered(option_kinds(options))
 
-    def _do_expect(self, step: Step) -> None:
-        self._expect(self._step_peer(step), step.body)
+    def _absolute_sack(self, items: list[Any], peer: Peer, names: Mapping[str, int]) -> list[Any]:
+        """SACK blocks acknowledge the device's data: written from its ISN, as `ack` is."""
+        return [
+            {"sack": [[peer.dev_abs(int(self._value(v, names))) for v in block] for block in item["sack"]]}
+            if isinstance(item, Mapping) and "sack" in item
+            else item
+            for item in items
+        ]
 
-    def _expect(self, peer: Peer, spec: Mapping[str, Any]) -> Captured:
+    def _do_expect(self, step: Step) -> None:
+        peer = self._step_peer(step)
+        if step.body.get("optional"):
+            self._optional(peer, step.body)
+        else:
+            self._expect(peer, step.body)
+
+    def _window(self, spec: Mapping[str, Any]) -> _When:
         ref = self._ref_time(spec.get("since"))
         within = self._timing(spec.get("within"))
-        after = self._timing(spec.get("after"))
         if within is None:
             deadline = max(ref, self.target.now()) + self.seconds(
                 self.target.config.profile["timing"]["expect"]
             )
         else:
             deadline = ref + (within.hi if isinstance(within, expr.Window) else within) + self.tolerance
-        captured = self._next_segment(peer, deadline)
+        return _When(ref, within, self._timing(spec.get("after")), deadline)
+
+    def _mismatches(self, spec: Mapping[str, Any], captured: Captured, when: _When) -> list[Mismatch]:
+        names = captured.names()
+        found = matchers.match_segment(
+            spec,
+            captured.seg,
+            {"seq": captured.rel_seq, "ack": captured.rel_ack},
+            lambda v: self._value(v, names),
+            captured.rel_options,
+        )
+        timing = matchers.match_timing(captured.frame.time, when.ref, when.after, when.within, self.tolerance)
+        return [*found, timing] if timing else found
+
+    def _expect(self, peer: Peer, spec: Mapping[str, Any]) -> Captured:
+        when = self._window(spec)
+        captured = self._next_segment(peer, when.deadline)
         expected = explain.expectation(spec)
         if captured is None:
-            waited = max(deadline - ref, 0.0)
-            late, when_late = self._late(peer, deadline, ref) if within is not None else (None, "")
+            waited = max(when.deadline - when.ref, 0.0)
+            late, when_late = (
+                self._late(peer, when.deadline, when.ref) if when.within is not None else (None, "")
+            )
             raise StepFailed(
                 f"expected {explain.spec(spec)} from the device; nothing came within {waited:g} s{when_late}",
                 expected=expected,
@@ -417,18 +458,11 @@ class _CaseRun:
                 frames=(late.frame,) if late else (),
             )
         self.matched.append(segment_record(self.where, peer, captured, self.t0))
-        names = captured.names()
-        evaluate = lambda v: self._value(v, names)  # noqa: E731
-        found = matchers.match_segment(
-            spec, captured.seg, {"seq": captured.rel_seq, "ack": captured.rel_ack}, evaluate
-        )
-        timing = matchers.match_timing(captured.frame.time, ref, after, within, self.tolerance)
-        if timing:
-            found.append(timing)
+        found = self._mismatches(spec, captured, when)
         if found:
             raise StepFailed(
                 f"expected {explain.spec(spec)}, observed {self.describe(captured.seg, captured)} "
-                f"{matchers.when(captured.frame.time - ref)}",
+                f"{matchers.when(captured.frame.time - when.ref)}",
                 found,
                 expected=expected,
                 expects="segment",
@@ -436,6 +470,78 @@ class _CaseRun:
             )
         self.prev = captured.frame.time
         return captured
+
+    def _optional(self, peer: Peer, spec: Mapping[str, Any]) -> None:
+        """Take the next segment only if it matches; anything else (or nothing) stays for the next step."""
+        when = self._window(spec)
+        self._pump(when.deadline, lambda: bool(peer.queue))
+        if not peer.queue or self._mismatches(spec, peer.queue[0], when):
+            return
+        captured = peer.queue.popleft()
+        self.matched.append(segment_record(self.where, peer, captured, self.t0))
+        self.prev = captured.frame.time
+
+    def _do_expect_unordered(self, step: Step) -> None:
+        """The first segments to each named peer, as many as the group has specs for it, matched
+        to the specs in whatever order they came."""
+        specs = list(step.body)
+        peers = [self.peer(spec.get("peer"), spec.get("sport")) for spec in specs]
+        whens = [self._window(spec) for spec in specs]
+        wanted = Counter(p.name for p in peers)
+        self._pump(
+            max(w.deadline for w in whens),
+            lambda: all(len(self.peers[name].queue) >= n for name, n in wanted.items()),
+        )
+        came = [(p, c) for name, n in wanted.items() for p in [self.peers[name]] for c in list(p.queue)[:n]]
+        fits = [
+            [j for j, (p, c) in enumerate(came) if p is peer and not self._mismatches(spec, c, when)]
+            for spec, peer, when in zip(specs, peers, whens, strict=True)
+        ]
+        assigned = grouping.max_matching(fits, len(came))
+        if len(came) == len(specs) and None not in assigned:
+            for p, c in came:
+                p.queue.popleft()
+                self.matched.append(segment_record(self.where, p, c, self.t0))
+            self.prev = max(c.frame.time for _, c in came)
+            return
+        raise self._group_failed(specs, peers, whens, came, assigned)
+
+    def _group_failed(
+        self,
+        specs: list[Mapping[str, Any]],
+        peers: list[Peer],
+        whens: list[_When],
+        came: list[tuple[Peer, Captured]],
+        assigned: list[int | None],
+    ) -> StepFailed:
+        shown = "; ".join(
+            f"{self.describe(c.seg, c)} {matchers.when(c.frame.time - whens[0].ref)}" for _, c in came
+        )
+        wanted = f"{len(specs)} segments in any order: " + "; ".join(explain.spec(s) for s in specs)
+        frames = tuple(c.frame for _, c in came)
+        if len(came) < len(specs):
+            waited = max(w.deadline for w in whens) - whens[0].ref
+            return StepFailed(
+                f"expected {wanted}; {len(came)} came within {waited:g} s" + (f": {shown}" if came else ""),
+                expected=wanted,
+                expects="segment",
+                frames=frames,
+            )
+        lonely = [i for i, seg in enumerate(assigned) if seg is None]
+        spare = [j for j in range(len(came)) if j not in assigned]
+        first = lonely[0]
+        candidates = [j for j in spare if came[j][0] is peers[first]] or spare
+        mismatches = (
+            self._mismatches(specs[first], came[candidates[0]][1], whens[first]) if candidates else []
+        )
+        unmatched = "; ".join(explain.spec(specs[i]) for i in lonely)
+        return StepFailed(
+            f"expected {wanted}; observed {shown}; nothing left for {unmatched}",
+            mismatches,
+            expected=wanted,
+            expects="segment",
+            frames=frames,
+        )
 
     def _do_expect_silence(self, step: Step) -> None:
         body = step.body if isinstance(step.body, Mapping) else {"for": step.body}
@@ -612,7 +718,7 @@ class _CaseRun:
         peer.dport = peer.dport or self.listen_port
         if peer.dport is None:
             raise StepFailed("handshake: no port to connect to (listen first or give port)")
-        peer.restart(body.get("isn", peer.isn))
+        peer.restart(self._isn(body, peer))
         syn: dict[str, Any] = {"flags": "S", "seq": 0}
         for key in ("options", "win"):
             if key in body:
@@ -622,6 +728,12 @@ class _CaseRun:
         self._inject(peer, {"flags": "A", **({"win": body["win"]} if "win" in body else {})})
         if body.get("accept"):
             self._call("accept", sock="listener", save="conn")
+
+    def _isn(self, body: Mapping[str, Any], peer: Peer) -> int:
+        """A handshake's ISN: as given (`peer.isn` is the peer's previous one), else the previous."""
+        if "isn" not in body:
+            return peer.isn
+        return int(self._value(body["isn"], {"peer.isn": peer.isn})) % MOD
 
     def _do_device_connects(self, step: Step) -> None:
         body = step.body
@@ -633,7 +745,7 @@ class _CaseRun:
             self._capture(frame)
         peer.queue.clear()
         peer.dport = None
-        peer.restart(body.get("isn", peer.isn))
+        peer.restart(self._isn(body, peer))
         save = body.get("save", "conn")
         self._call("socket", save="_connecting")
         connect = self._start_call("connect", {"sock": "_connecting", "port": port})

@@ -8,9 +8,14 @@ and a silent skip there would hide that a target never ran.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +38,49 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = item.nodeid.split("::", 1)[0]
         return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
     items.sort(key=rank)
+
+
+# Test files that time a real stack on the wall clock. Run three or four at once beside the
+# in-process tests on a 2-core host and their timers slip: a SYN|ACK 0.1 s late, a select 30 ms late,
+# a child that makes no link for 90 s (seen in fresh-clone CI runs). Xdist workers take a lane for
+# such a file, at most WALL_CLOCK_LANES at a time; the other workers go on with the rest.
+WALL_CLOCK_DIRS = ("freertos_posix", "targets", "sam4e")
+WALL_CLOCK_LANES = int(os.environ.get("TCH_WALL_CLOCK_LANES", "2"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _wall_clock_lane(request: pytest.FixtureRequest) -> Iterator[None]:
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None or Path(str(request.path)).parent.name not in WALL_CLOCK_DIRS:
+        yield
+        return
+    folder = Path(tempfile.gettempdir()) / f"tch-lanes-{run}"
+    folder.mkdir(exist_ok=True)
+    with _Lane(folder):
+        yield
+
+
+class _Lane:
+    """An exclusive lock on one of WALL_CLOCK_LANES files; the kernel drops it if the worker dies."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.fd = folder, -1
+
+    def __enter__(self) -> None:
+        while True:
+            for index in range(WALL_CLOCK_LANES):
+                fd = os.open(self.folder / f"{index}.lock", os.O_CREAT | os.O_RDWR)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                self.fd = fd
+                return
+            time.sleep(0.2)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing the last descriptor releases the lock
 
 
 def require_all() -> bool:

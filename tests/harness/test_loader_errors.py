@@ -12,7 +12,9 @@ from harness.yamlsrc import InputError
 
 BASE = "id: t-one\ntitle: t\nsemantics: [FS-1]\n"
 LISTEN = "setup:\n  listen: {port: 7000}\n"
-KNOWN_STEPS = "inject, expect, expect_silence, wait, call, await, handshake, device_connects, listen"
+KNOWN_STEPS = (
+    "inject, expect, expect_unordered, expect_silence, wait, call, await, handshake, device_connects, listen"
+)
 KNOWN_OPS = (
     "socket, bind, listen, accept, connect, send, recv, shutdown, closesocket, setsockopt, "
     "issocketconnected, connstatus, semaphore_create, semaphore_take, select"
@@ -104,7 +106,7 @@ CASES = [
         "unknown name in an expression",
         BASE + "steps:\n  - expect: {flags: A, ack: foo.bar}\n",
         "5: steps[0].expect.ack: bad expression 'foo.bar': unknown name 'foo' "
-        "(known: snd, rcv, profile, settings)",
+        "(known: snd, rcv, peer, profile, settings)",
     ),
     (
         "await of an unknown call",
@@ -130,7 +132,7 @@ CASES = [
         "repeat is neither a count nor an expression",
         BASE + "steps:\n  - wait: 1s\n    repeat: twice\n",
         "6: steps[0].repeat: bad expression 'twice': unknown name 'twice' "
-        "(known: snd, rcv, profile, settings)",
+        "(known: snd, rcv, peer, profile, settings)",
     ),
     (
         "repeat below its minimum",
