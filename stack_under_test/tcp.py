@@ -178,7 +178,10 @@ class TcpEngine:
             return
         assert sock.rx is not None
         ack = seg.seq if self.config.faults.challenge_ack_wrong_seq else sock.rx.rcv_nxt
-        self._emit(sock, TcpFlag.ACK, self._snd_seq(sock), ack, window=seg.window)
+        # ulOurSequenceNumber is still the ISN while our SYN|ACK is unacknowledged (measured on
+        # the real V4.4.1: a challenge ACK in SYN_RECEIVED carries seq = ISN, not ISN + 1).
+        seq = sock.isn if sock.state in (TcpState.SYN_FIRST, TcpState.SYN_RECEIVED) else self._snd_seq(sock)
+        self._emit(sock, TcpFlag.ACK, seq, ack, window=seg.window)
 
     def _snd_seq(self, sock: TcpSocket) -> int:
         if sock.fin_sent:
