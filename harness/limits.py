@@ -52,6 +52,8 @@ BOUNDS = {
     "ttl": Bound(0, 255, "a TTL", whole=True),
     "tos": Bound(0, 255, "a TOS byte", whole=True),
     "ecn": Bound(0, 3, "an ECN codepoint", whole=True),
+    "count": Bound(1, 10_000_000, "a count of fuzzed segments", whole=True),
+    "seed": Bound(0, 2**32 - 1, "a seed", whole=True),
     "tolerance": Bound(0, 10, "a timing tolerance in seconds", note=": a wider one hides the timing"),
     **{
         key: _DURATION

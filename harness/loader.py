@@ -43,6 +43,8 @@ _EXPR_FIELDS = {
     "repeat",
     "size",
     "tolerance",
+    "count",
+    "seed",
 }
 _TIME_ANCHORS = ("prev", "last_inject")
 _PEER_ISN_ONLY = "peer.isn (the peer's ISN so far) may only be named in a handshake's or device_connects' isn"

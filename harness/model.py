@@ -13,6 +13,7 @@ ACTIONS = (
     "expect",
     "expect_unordered",
     "expect_silence",
+    "fuzz",
     "wait",
     "call",
     "await",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import HARNESS_IP, HARNESS_MAC, explain, expr, grouping, matchers
+from . import HARNESS_IP, HARNESS_MAC, explain, expr, fuzzing, grouping, matchers
 from .freertos import MSG_FLAGS, SELECT_EVENTS, SHUTDOWN_HOW, SOCKET_OPTIONS
 from .matchers import Mismatch
 from .model import Case, Step
@@ -63,6 +63,8 @@ class CaseResult:
     # The exchange as plain data (explain.ladder_entries): frames, device notes, socket calls and
     # the failed step, for the report's ladder diagram.
     ladder: list[dict[str, Any]] = field(default_factory=list)
+    # Each fuzz step's campaign: its seed and count (what repeats it) and what the device answered.
+    campaigns: list[fuzzing.Campaign] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -151,7 +153,8 @@ def run_case(case: Case, target: Target) -> CaseResult:
     except Exception:  # a broken target must not hide the verdict
         notes = []
     result.frames = sorted(run.frames, key=lambda f: f.time)
-    result.log = run.ladder(notes)
+    result.campaigns = run.campaigns
+    result.log = [*(c.describe() for c in run.campaigns), *run.ladder(notes)]
     result.ladder = run.ladder_entries(notes, _failure_point(result, failure, failed_at))
     result.warnings = run.bad_checksums
     result.matched = run.matched
@@ -205,6 +208,7 @@ class _CaseRun:
         self.labels: dict[str, float] = {}
         self.frames: list[Frame] = []
         self.matched: list[dict[str, Any]] = []
+        self.campaigns: list[fuzzing.Campaign] = []
         self.where = ""
         self.listen_port: int | None = None
         self.t0 = self.prev = self.last_inject = 0.0
@@ -358,6 +362,17 @@ class _CaseRun:
         self._inject(peer, body)
 
     def _inject(self, peer: Peer, body: Mapping[str, Any]) -> None:
+        frame, seq, space, options = self._segment(peer, body)
+        flags = body.get("flags", "A")
+        self.prev = self.last_inject = self._send(frame)
+        if body.get("checksum") != "bad":
+            peer.sent(seq, space, "S" in flags)
+            if "S" in flags:
+                peer.offered(option_kinds(options))
+
+    def _segment(self, peer: Peer, body: Mapping[str, Any]) -> tuple[bytes, int, int, list[Any]]:
+        """The frame an inject step describes, its seq relative to the peer's ISN, the sequence
+        space it takes and its options."""
         names = peer.names()
         flags = body.get("flags", "A")
         seq = self._value(body["seq"], names) if "seq" in body else peer.snd_nxt
@@ -397,11 +412,41 @@ class _CaseRun:
             tos=(body.get("tos", 0) & ~3) | body.get("ecn", body.get("tos", 0) & 3),
             df=body.get("df", True),
         )
-        self.prev = self.last_inject = self._send(frame)
-        if body.get("checksum") != "bad":
-            peer.sent(int(seq), len(payload) + ("S" in flags) + ("F" in flags), "S" in flags)
-            if "S" in flags:
-                peer.offered(option_kinds(options))
+        return frame, int(seq), len(payload) + ("S" in flags) + ("F" in flags), options
+
+    def _do_fuzz(self, step: Step) -> None:
+        """Mutants of one segment from a seed, into the device in the state the case reached."""
+        body = step.body
+        peer = self._step_peer(step)
+        frame, _, _, _ = self._segment(peer, {"flags": "PA", "payload": "fuzz", **body.get("template", {})})
+        edges = fuzzing.Edges(
+            rcv_nxt=(peer.isn + peer.snd_nxt) % MOD,
+            snd_nxt=peer.dev_abs(peer.dev_snd_nxt),
+            window=int(self._value("profile.window")),
+        )
+        # The device's answers are counted, not parsed: the first ones go to the pcap with the
+        # mutants that drew them, the rest only into the campaign's tally.
+        campaign = fuzzing.run(
+            frame,
+            seed=self.count(body.get("seed", 1), "seed"),
+            count=self.count(body["count"], "count"),
+            kinds=tuple(body.get("mutate", fuzzing.KINDS)),
+            edges=edges,
+            inject=self.target.inject,
+            drain=self._fuzz_answers,
+            keep=lambda data, answer: self.frames.append(Frame(self.target.now(), data, outbound=answer)),
+        )
+        self.campaigns.append(campaign)
+        self.prev = self.last_inject = self.target.now()
+
+    def _fuzz_answers(self) -> list[bytes]:
+        """The device's frames since the last look; an ARP request still gets its reply (a device
+        that asks for the harness's MAC mid-campaign must not be left unable to answer)."""
+        frames = self.target.frames(self.target.now())
+        for frame in frames:
+            if frame.data[12:14] == b"\x08\x06":
+                self._capture(frame)
+        return [f.data for f in frames]
 
     def _absolute_sack(self, items: list[Any], peer: Peer, names: Mapping[str, int]) -> list[Any]:
         """SACK blocks acknowledge the device's data: written from its ISN, as `ack` is."""

@@ -92,7 +92,10 @@ class SockOpt(IntEnum):
     SET_LOW_HIGH_WATER = 18
 
 
-class TcpFlag(IntFlag):
+class TcpFlag:
+    """TCP flag bits as plain ints: an IntFlag made every `flags & SYN` build an enum member, a
+    tenth of the time a segment took (issue 14's fuzzing runs millions of them)."""
+
     FIN = 0x01
     SYN = 0x02
     RST = 0x04

@@ -422,7 +422,10 @@ class TcpEngine:
                 self._select_event(sock, SelectBit.READ)
                 sock.rx.update_low_water()
         if sock.state == TcpState.SYN_RECEIVED and (flags & CTRL) == TcpFlag.SYN:
-            self._state_change(sock, TcpState.SYN_FIRST)   # the peer missed our SYN|ACK
+            # The peer missed our SYN|ACK. eSYN_FIRST takes this SYN's seq as the new RCV.NXT - 1
+            # (measured: a SYN with another seq draws a SYN|ACK acknowledging that one).
+            sock.irs = seg.seq
+            self._state_change(sock, TcpState.SYN_FIRST)
         if flags & TcpFlag.FIN and not sock.fin_recv and sock.rx is not None:
             sock.fin_seq_rx = seq_add(seg.seq, len(payload))
             sock.fin_recv = True

@@ -73,12 +73,14 @@ def bytes_to_mac(raw: bytes) -> str:
 
 # ---------------------------------------------------------------- checksum
 def _ones_sum(data: bytes) -> int:
+    """RFC 1071's sum of 16-bit words with end-around carry: 2^16 is 1 modulo 0xFFFF, so the
+    whole buffer read as one big number, modulo 0xFFFF, is that sum (0xFFFF where it is 0 but
+    the data is not)."""
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
+    number = int.from_bytes(data, "big")
+    total = number % 0xFFFF
+    return total if total or not number else 0xFFFF
 
 
 def inet_checksum(data: bytes) -> int:

@@ -13,7 +13,8 @@ from harness.yamlsrc import InputError
 BASE = "id: t-one\ntitle: t\nsemantics: [FS-1]\n"
 LISTEN = "setup:\n  listen: {port: 7000}\n"
 KNOWN_STEPS = (
-    "inject, expect, expect_unordered, expect_silence, wait, call, await, handshake, device_connects, listen"
+    "inject, expect, expect_unordered, expect_silence, fuzz, wait, call, await, handshake, device_connects, "
+    "listen"
 )
 KNOWN_OPS = (
     "socket, bind, listen, accept, connect, send, recv, shutdown, closesocket, setsockopt, "
