@@ -26,6 +26,7 @@ from .runner import CaseResult, run_cases
 from .target import TargetConfig
 
 SWITCHES: tuple[str, ...] = tuple(f.name for f in fields(Faults))
+MATRIX = "matrix/"  # the ids of the state x segment cases generated from harness/matrix/table.yaml
 
 
 class NotMutable(Exception):
@@ -54,6 +55,10 @@ class MutationReport:
 
     def missed(self) -> list[str]:
         return [s for s, ids in self.matrix.items() if not ids]
+
+    def only_by(self, prefix: str = MATRIX) -> list[str]:
+        """The switches that only cases whose id starts with `prefix` catch (the generated matrix's)."""
+        return [s for s, ids in self.matrix.items() if ids and all(i.startswith(prefix) for i in ids)]
 
 
 def check_mutable(config: TargetConfig) -> None:
@@ -125,6 +130,12 @@ def render(report: MutationReport, out: TextIO) -> None:
         ids = report.matrix[switch]
         shown = f"caught by {len(ids)}: {', '.join(ids)}" if ids else "NOT CAUGHT"
         print(f"  {switch:32} {shown}", file=out)
+    if any(cid.startswith(MATRIX) for cid in report.baseline):
+        only = report.only_by()
+        also = sum(1 for ids in report.matrix.values() if any(i.startswith(MATRIX) for i in ids))
+        print(f"\nCaught only by the state x segment matrix ({MATRIX}*): {', '.join(only) or 'none'}",
+              file=out)
+        print(f"Caught by the matrix at all: {also}/{report.total} switches", file=out)
     not_passing = sum(1 for r in report.baseline.values() if r.verdict != "pass")
     print(
         f"\nMutation score: {report.caught}/{report.total} switches caught ({report.score:.0%}); "

@@ -46,6 +46,10 @@ class Faults:
     """without reuse, issocketconnected() on the listening socket says 1 once a child is connected."""
     shutdown_never_sends_fin: bool = False
     """shutdown() returns 0 but the FIN never leaves."""
+    challenge_ack_after_isn: bool = False
+    """in SYN_RECEIVED the challenge ACK carries seq = ISN+1, as if the SYN|ACK were acknowledged."""
+    handshake_rst_keeps_fin: bool = False
+    """the RST that answers bad flags while connecting keeps the segment's FIN (RST|FIN|ACK)."""
 
     def enabled(self) -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name)]
@@ -69,4 +73,6 @@ FAULT_SEMANTICS: dict[str, tuple[str, ...]] = {
     "challenge_ack_wrong_seq": ("FR-RST-2", "RFC-RST-VALID"),
     "listener_reports_connected": ("FR-ACCEPT-1", "FS-7"),
     "shutdown_never_sends_fin": ("FR-SHUT-2", "FS-2"),
+    "challenge_ack_after_isn": ("FR-RST-2",),
+    "handshake_rst_keeps_fin": ("FR-HS-3",),
 }

@@ -180,7 +180,9 @@ class TcpEngine:
         ack = seg.seq if self.config.faults.challenge_ack_wrong_seq else sock.rx.rcv_nxt
         # ulOurSequenceNumber is still the ISN while our SYN|ACK is unacknowledged (measured on
         # the real V4.4.1: a challenge ACK in SYN_RECEIVED carries seq = ISN, not ISN + 1).
-        seq = sock.isn if sock.state in (TcpState.SYN_FIRST, TcpState.SYN_RECEIVED) else self._snd_seq(sock)
+        handshaking = sock.state in (TcpState.SYN_FIRST, TcpState.SYN_RECEIVED)
+        at_isn = handshaking and not self.config.faults.challenge_ack_after_isn
+        seq = sock.isn if at_isn else self._snd_seq(sock)
         self._emit(sock, TcpFlag.ACK, seq, ack, window=seg.window)
 
     def _snd_seq(self, sock: TcpSocket) -> int:
@@ -459,7 +461,8 @@ class TcpEngine:
         mask = TcpFlag.ACK | TcpFlag.RST | TcpFlag.SYN | TcpFlag.FIN
         if (flags & mask) != expect:
             self.counters["tcp_handshake_bad_flags"] += 1
-            reply = (flags | TcpFlag.RST) & ~TcpFlag.FIN & 0xFF
+            keep = 0xFF if self.config.faults.handshake_rst_keeps_fin else ~TcpFlag.FIN & 0xFF
+            reply = (flags | TcpFlag.RST) & keep
             self._state_change(sock, TcpState.CLOSE_WAIT)
             # The reply keeps the received header (flags | RST, seq = its ack, ack = its seq) but
             # leaves through prvSendData -> prvTCPReturnPacket(pxSocket, ...), so its window is

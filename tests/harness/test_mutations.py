@@ -67,6 +67,27 @@ def test_mutation_score_is_100_percent(mutation_matrix: dict[str, list[str]]) ->
     assert report.score == 1.0, report.missed()
 
 
+def test_some_switches_only_the_matrix_catches(mutation_matrix: dict[str, list[str]]) -> None:
+    """Issue 14 item 4: the generated matrix earns its keep. These two firmware bugs (the model had
+    the first until the matrix met the real V4.4.1) slip past every hand-written case."""
+    if set(mutation_matrix) != set(SWITCHES):
+        pytest.skip("run with the whole of test_switch_is_caught to get the matrix")
+    only = mutants.MutationReport({}, dict(mutation_matrix)).only_by()
+    assert {"challenge_ack_after_isn", "handshake_rst_keeps_fin"} <= set(only)
+
+
+def test_render_names_what_only_the_matrix_catches(baseline: dict[str, CaseResult]) -> None:
+    cell = next(cid for cid, r in baseline.items() if cid.startswith("matrix/") and r.verdict == "pass")
+    hand = next(cid for cid, r in baseline.items() if not cid.startswith("matrix/") and r.verdict == "pass")
+    matrix = {s: [] for s in SWITCHES}
+    matrix[SWITCHES[0]], matrix[SWITCHES[1]] = [cell], [cell, hand]
+    out = io.StringIO()
+    mutants.render(mutants.MutationReport(baseline, matrix), out)
+    text = out.getvalue()
+    assert f"Caught only by the state x segment matrix (matrix/*): {SWITCHES[0]}\n" in text
+    assert f"Caught by the matrix at all: 2/{len(SWITCHES)} switches" in text
+
+
 def test_render_shows_grid_and_score(suite: list[Case], baseline: dict[str, CaseResult]) -> None:
     matrix = {s: [] for s in SWITCHES}
     first = next(cid for cid, r in baseline.items() if r.verdict == "pass")
