@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .packets import ones_complement_sum
+
 # What a mutant breaks; a campaign draws one per segment (the step's `mutate:` picks a subset).
 KINDS = ("flags", "seq", "ack", "offset", "options", "truncate", "checksum", "ip", "oversize")
 
@@ -201,24 +203,13 @@ _PATCH: dict[str, Callable[[bytearray, random.Random, Edges], bool]] = {
 }
 
 
-def _ones_sum(data: bytes | bytearray | memoryview) -> int:
-    """RFC 1071's sum with end-around carry, as the bundled stack's parser takes it (2^16 is 1
-    modulo 0xFFFF, so the buffer as one number, modulo 0xFFFF, is the sum)."""
-    raw = bytes(data)
-    if len(raw) % 2:
-        raw += b"\0"
-    number = int.from_bytes(raw, "big")
-    total = number % 0xFFFF
-    return total if total or not number else 0xFFFF
-
-
 def _fix_tcp_checksum(buf: bytearray) -> None:
     if len(buf) < _SUM + 2:
         return
     tcp = memoryview(buf)[_TCP:]
     buf[_SUM : _SUM + 2] = b"\0\0"
     pseudo = bytes(buf[_IP + 12 : _IP + 20]) + struct.pack("!BBH", 0, 6, len(tcp))
-    total = _ones_sum(pseudo) + _ones_sum(tcp)
+    total = ones_complement_sum(pseudo) + ones_complement_sum(bytes(tcp))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     struct.pack_into("!H", buf, _SUM, ~total & 0xFFFF)
@@ -228,4 +219,4 @@ def _fix_ip_checksum(buf: bytearray) -> None:
     if len(buf) < _IP + 20:
         return
     buf[_IP + 10 : _IP + 12] = b"\0\0"
-    struct.pack_into("!H", buf, _IP + 10, ~_ones_sum(buf[_IP : _IP + 20]) & 0xFFFF)
+    struct.pack_into("!H", buf, _IP + 10, ~ones_complement_sum(bytes(buf[_IP : _IP + 20])) & 0xFFFF)

@@ -279,7 +279,8 @@ def _case_option(option: tuple[Any, Any]) -> tuple[str, Any]:
     return name, value
 
 
-def _ones_complement_sum(data: bytes) -> int:
+def ones_complement_sum(data: bytes) -> int:
+    """RFC 1071's 16-bit sum with end-around carry (the fuzz step patches checksums with it too)."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -299,9 +300,9 @@ def _pseudo_header(src_ip: str, dst_ip: str, length: int) -> bytes:
 def tcp_checksum(src_ip: str, dst_ip: str, segment: bytes) -> int:
     """The checksum `segment` should carry (its own checksum field is ignored)."""
     zeroed = segment[:16] + b"\0\0" + segment[18:]
-    return 0xFFFF - _ones_complement_sum(_pseudo_header(src_ip, dst_ip, len(segment)) + zeroed)
+    return 0xFFFF - ones_complement_sum(_pseudo_header(src_ip, dst_ip, len(segment)) + zeroed)
 
 
 def tcp_checksum_ok(src_ip: str, dst_ip: str, segment: bytes) -> bool:
     # Summing with the checksum in place must give all ones (0x0000 and 0xFFFF are the same value).
-    return _ones_complement_sum(_pseudo_header(src_ip, dst_ip, len(segment)) + segment) == 0xFFFF
+    return ones_complement_sum(_pseudo_header(src_ip, dst_ip, len(segment)) + segment) == 0xFFFF

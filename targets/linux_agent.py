@@ -159,10 +159,12 @@ def op_tcpstate(args: dict[str, Any]) -> dict[str, Any]:
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 
 
-def handle(msg: dict[str, Any]) -> None:
+def handle(msg: dict[str, Any], entered: threading.Event | None = None) -> None:
     rid, op, args = msg.get("id"), msg.get("op"), msg.get("args") or {}
     t0 = time.time()
     fn = OPS.get(op)  # type: ignore[arg-type]
+    if entered is not None:
+        entered.set()
     try:
         if fn is None:
             raise OSError(errno.ENOSYS, f"op {op} not implemented")
@@ -186,7 +188,11 @@ def main() -> None:
             emit({"id": None, "fatal": f"bad request line: {exc}"})
             continue
         # One thread per call: blocking calls (recv, accept, connect) stay pending while others run.
-        threading.Thread(target=handle, args=(msg,), daemon=True).start()
+        # The next request waits until this one's thread is running: on a loaded host a recv's
+        # thread could otherwise start after a later shutdown's and see the shutdown first.
+        entered = threading.Event()
+        threading.Thread(target=handle, args=(msg, entered), daemon=True).start()
+        entered.wait(5.0)
     # stdin closed: the harness is gone. Do not wait for blocked calls.
     os._exit(0)
 

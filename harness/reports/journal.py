@@ -48,6 +48,12 @@ def record(result: CaseResult, expected: Mapping[str, Expected], index: int) -> 
         "protocol_time": round(result.protocol_time, 6),
         "frames": len(result.frames),
         "warnings": result.warnings,
+        # Each fuzz step's campaign: the seed and count repeat it on any target.
+        "fuzz": [
+            {"seed": c.seed, "count": c.count, "kinds": dict(c.kinds), "answers": dict(c.replies),
+             "text": c.describe()}
+            for c in result.campaigns
+        ],
         "segments": result.matched,
         "pcap": None if result.verdict == "skip" else f"pcaps/{pcap_name(result.case.id)}",
         "log": result.log,

@@ -104,3 +104,16 @@ def test_a_bad_fuzz_step_is_one_line(tmp_path: Path, count: str, extra: str, mes
     with pytest.raises(InputError) as caught:
         load_cases([_case(tmp_path, count, extra)])
     assert message in str(caught.value) and "case.yaml:8" in str(caught.value), str(caught.value)
+
+
+def test_the_seed_is_in_every_report(tmp_path: Path) -> None:
+    import json
+
+    from harness.cli import main
+
+    results = tmp_path / "results"
+    assert main(["run", "-q", "--results", str(results), str(_case(tmp_path, "300"))]) == 0
+    (case,) = json.loads((results / "summary.json").read_text())["cases"]
+    assert case["fuzz"][0]["seed"] == 5 and case["fuzz"][0]["count"] == 300
+    assert "<code>seed 5</code>: fuzz: 300 segments from seed 5" in (results / "report.html").read_text()
+    assert "fuzz: 300 segments from seed 5" in (results / "junit.xml").read_text()

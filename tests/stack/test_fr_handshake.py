@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from frkit import bits_raised, client, rel_ack, rel_seq, state_changes, syns
+from frkit import bits_raised, client, rel_ack, rel_seq, state_changes, syns, with_fault
 from peer import LINUX_SYN_OPTIONS, Peer, Sent, listening_stack
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
@@ -73,6 +73,18 @@ def test_FR_HS_1_synack_resent_with_the_same_isn() -> None:
     again = syn_to(peer, LINUX_SYN_OPTIONS)
     assert (str(again.tcp.flags), again.tcp.seq, again.tcp.options) == ("SA", first.tcp.seq,
                                                                          FREERTOS_SYN_OPTIONS)
+
+
+def test_FR_HS_2_a_syn_with_another_seq_draws_a_synack_for_it() -> None:
+    """Measured on the real V4.4.1 (the state x segment matrix): eSYN_FIRST takes the new SYN's
+    seq, so the SYN|ACK sent again acknowledges that SYN, with the same ISN of ours."""
+    st, _ = listening_stack()
+    peer = Peer(st)
+    first = syn_to(peer, LINUX_SYN_OPTIONS)
+    peer.send("S", seq=peer.isn + 10_000_000, options=LINUX_SYN_OPTIONS)
+    (again,) = peer.take()
+    assert (str(again.tcp.flags), again.tcp.seq, again.tcp.ack) == ("SA", first.tcp.seq,
+                                                                      peer.isn + 10_000_001)
 
 
 # -- FR-HS-2 ---------------------------------------------------------------------------------------
@@ -184,8 +196,8 @@ def test_FR_HS_3_synack_fin_aborts_with_rst() -> None:
     assert st.connstatus(h) == TcpState.CLOSE_WAIT
 
 
-def test_FR_HS_3_ack_fin_as_third_packet_aborts_the_child() -> None:
-    st, listener = listening_stack()
+def check_FR_HS_3_ack_fin_as_third_packet(config: StackConfig) -> None:
+    st, listener = listening_stack(config)
     peer = Peer(st)
     sa = syn_to(peer, LINUX_SYN_OPTIONS)
     st.pop_events()
@@ -199,6 +211,16 @@ def test_FR_HS_3_ack_fin_as_third_packet_aborts_the_child() -> None:
     # The child is gone: the next ACK meets the listener.
     peer.send("A", seq=peer.isn + 1, ack=sa.tcp.seq + 1)
     assert [str(s.tcp.flags) for s in peer.take()] == ["RA"]
+
+
+def test_FR_HS_3_ack_fin_as_third_packet_aborts_the_child() -> None:
+    """The reply keeps the segment's flags plus RST, but not its FIN."""
+    check_FR_HS_3_ack_fin_as_third_packet(StackConfig())
+
+
+def test_fault_handshake_rst_keeps_fin_breaks_FR_HS_3() -> None:
+    with pytest.raises(AssertionError):
+        check_FR_HS_3_ack_fin_as_third_packet(with_fault("handshake_rst_keeps_fin"))
 
 
 # -- FR-HS-4 ---------------------------------------------------------------------------------------

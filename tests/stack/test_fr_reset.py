@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from frkit import bits_raised, client, est, push, rel_ack, rel_seq, state_changes, syns, with_fault
-from peer import Peer, listening_stack
+from peer import LINUX_SYN_OPTIONS, Peer, listening_stack
 
 from stack_under_test import StackConfig
 from stack_under_test.constants import MSG_DONTWAIT, Errno, EventBit, TcpState
@@ -120,7 +120,7 @@ def test_every_fault_switch_on_these_items_has_a_breaking_test() -> None:
     wanted = {name: sorted(set(ids) & mine) for name, ids in FAULT_SEMANTICS.items() if set(ids) & mine}
     assert set(wanted) == {"keepalive_five_probes", "rst_in_window_closes", "syn_in_established_resets",
                            "keepalive_probe_seq_nxt", "reset_seq_zero", "keepalive_not_reset_by_data",
-                           "challenge_ack_wrong_seq"}
+                           "challenge_ack_wrong_seq", "challenge_ack_after_isn", "handshake_rst_keeps_fin"}
     for name, ids in wanted.items():
         for fr in ids:
             assert f"def test_fault_{name}_breaks_{fr.replace('-', '_')}(" in text, (name, fr)
@@ -327,3 +327,27 @@ def test_FR_SYN_2_synack_with_data_processed_as_normal_segment() -> None:
     assert [(str(s.tcp.flags), rel_ack(peer, s)) for s in reply] == [("A", 3)]
     assert st.connstatus(h) == TcpState.ESTABLISHED
     assert st.recv(h, 10, MSG_DONTWAIT).data == b"zz"
+
+
+# -- FR-RST-2 in SYN_RECEIVED (measured on the real V4.4.1 by the state x segment matrix) ------------
+
+def check_FR_RST_2_challenge_in_syn_received(config: StackConfig) -> None:
+    """A RST inside the window while our SYN|ACK is unacknowledged draws a challenge ACK whose seq
+    is the ISN itself: ulOurSequenceNumber has not moved past the SYN yet."""
+    st, _ = listening_stack(config)
+    peer = Peer(st)
+    peer.send("S", seq=peer.isn, options=LINUX_SYN_OPTIONS)
+    (synack,) = peer.take()
+    peer.seq = peer.isn + 1
+    peer.send("R", seq=peer.seq + 100, window=1000)
+    assert [(str(s.tcp.flags), s.tcp.seq, s.tcp.ack, s.tcp.window) for s in peer.take()] == [
+        ("A", synack.tcp.seq, peer.isn + 1, 1000)]
+
+
+def test_FR_RST_2_challenge_ack_in_syn_received_carries_the_isn() -> None:
+    check_FR_RST_2_challenge_in_syn_received(StackConfig())
+
+
+def test_fault_challenge_ack_after_isn_breaks_FR_RST_2() -> None:
+    with pytest.raises(AssertionError):
+        check_FR_RST_2_challenge_in_syn_received(with_fault("challenge_ack_after_isn"))
