@@ -209,6 +209,7 @@ def _case_from(doc: Document, path: Path) -> tuple[Case | None, list[Problem]]:
         source=data.get("source"),
         notes=data.get("notes"),
         tolerance=data.get("tolerance"),
+        alone=bool(data.get("alone", False)),
     )
     return case, problems
 

@@ -64,6 +64,8 @@ class Case:
     notes: str | None = None
     # Widens the target profile's timing tolerance for this case only; never narrows it.
     tolerance: str | float | None = None
+    # Tick-exact timing: on a parallel target the case runs after the others, with none beside it.
+    alone: bool = False
 
     @property
     def area(self) -> str:

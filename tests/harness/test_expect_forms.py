@@ -197,3 +197,22 @@ def test_the_matching_is_as_large_as_any_assignment(fits: list[list[int]]) -> No
         default=0,
     )
     assert len(got) == best
+
+
+def test_a_case_marked_alone_runs_after_the_others_with_none_beside_it(tmp_path: Path) -> None:
+    from harness.parallel import run_each
+    from harness.target import load_target as config_of
+
+    docs = []
+    for name, alone in (("t-first", "alone: true\n"), ("t-second", ""), ("t-third", "")):
+        docs.append(f"id: {name}\ntitle: t\nsemantics: [FR-HS-1]\n{alone}setup:\n  listen: {{port: 7000}}\n"
+                    f"steps:\n  - handshake: {{accept: true}}\n")
+    path = tmp_path / "cases.yaml"
+    path.write_text("---\n".join(docs), encoding="utf-8")
+    cases = load_cases([path])
+    assert [c.alone for c in cases] == [True, False, False]
+    started, finished = [], []
+    run_each(cases, config_of("inprocess"), 2, lambda i, r: finished.append((i, r.verdict)), None, None,
+             started.append)
+    assert started[-1] == 0 and finished[-1] == (0, "pass")     # after the others had finished
+    assert sorted(finished) == [(0, "pass"), (1, "pass"), (2, "pass")]

@@ -39,8 +39,8 @@ CASES = [
     (
         "unknown top-level field",
         BASE + "colour: red\nsteps:\n  - wait: 1s\n",
-        "4: colour: unknown field (known: id, notes, peers, requires, semantics, settings, setup, source, "
-        "steps, title, tolerance)",
+        "4: colour: unknown field (known: alone, id, notes, peers, requires, semantics, settings, setup, "
+        "source, steps, title, tolerance)",
     ),
     (
         "missing title",
