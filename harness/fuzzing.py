@@ -10,12 +10,13 @@ The frame's addresses are never touched: every mutant goes to the device the cas
 from __future__ import annotations
 
 import random
+import socket
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .packets import ones_complement_sum
+from .packets import ones_complement_sum, tcp_checksum
 
 # What a mutant breaks; a campaign draws one per segment (the step's `mutate:` picks a subset).
 KINDS = ("flags", "seq", "ack", "offset", "options", "truncate", "checksum", "ip", "oversize")
@@ -206,13 +207,8 @@ _PATCH: dict[str, Callable[[bytearray, random.Random, Edges], bool]] = {
 def _fix_tcp_checksum(buf: bytearray) -> None:
     if len(buf) < _SUM + 2:
         return
-    tcp = memoryview(buf)[_TCP:]
-    buf[_SUM : _SUM + 2] = b"\0\0"
-    pseudo = bytes(buf[_IP + 12 : _IP + 20]) + struct.pack("!BBH", 0, 6, len(tcp))
-    total = ones_complement_sum(pseudo) + ones_complement_sum(bytes(tcp))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    struct.pack_into("!H", buf, _SUM, ~total & 0xFFFF)
+    src, dst = (socket.inet_ntoa(bytes(buf[_IP + at : _IP + at + 4])) for at in (12, 16))
+    struct.pack_into("!H", buf, _SUM, tcp_checksum(src, dst, bytes(buf[_TCP:])))
 
 
 def _fix_ip_checksum(buf: bytearray) -> None:

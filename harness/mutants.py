@@ -21,12 +21,13 @@ from typing import TextIO
 
 from stack_under_test.faults import FAULT_SEMANTICS, Faults
 
+from .matrix import ID_PREFIX
 from .model import Case
 from .runner import CaseResult, run_cases
 from .target import TargetConfig
 
 SWITCHES: tuple[str, ...] = tuple(f.name for f in fields(Faults))
-MATRIX = "matrix/"  # the ids of the state x segment cases generated from harness/matrix/table.yaml
+MATRIX = ID_PREFIX  # the ids of the state x segment cases generated from harness/matrix/table.yaml
 
 
 class NotMutable(Exception):
