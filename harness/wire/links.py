@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,8 +55,26 @@ class SysctlRefused(LinkError):
     have there (unknown, or global to the host) or a value out of its range."""
 
 
+# An `ip` command normally takes milliseconds. One CI run saw a child wait over 180 s in one
+# `ip link del` (the kernel's rtnl lock, busy tearing down many namespaces), so a slow command says
+# so on stderr, and none waits forever: a run would rather fail with a line than hang.
+IP_SLOW = 5.0
+IP_TIMEOUT = 120.0
+
+
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=IP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        why = f"{' '.join(cmd)}: no answer in {IP_TIMEOUT:g} s (the kernel's network lock; see dmesg)"
+        if check:
+            raise LinkError(why) from None
+        print(f"harness: {why}", file=sys.stderr)
+        return subprocess.CompletedProcess(cmd, 124, "", why)
+    took = time.monotonic() - start
+    if took > IP_SLOW:
+        print(f"harness: {' '.join(cmd)} took {took:.1f} s", file=sys.stderr)
     if check and proc.returncode != 0:
         raise LinkError(f"{' '.join(cmd)}: {proc.stderr.strip() or f'exit {proc.returncode}'}")
     return proc
@@ -187,10 +206,12 @@ class Link:
                     os.kill(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, ValueError):
                     pass
-            _run("ip", "netns", "del", self.netns, check=False)
-        # Deleting the namespace destroys its veth end and with it the pair; a tap (or a
-        # pair whose namespace was never made) goes here.
+        # The pair first, in this process: deleting the namespace first left the pair to the
+        # kernel's asynchronous namespace clean-up, and a later `ip link del` of the harness end
+        # then queued behind every namespace being cleaned up on the host.
         _run("ip", "link", "del", self.harness_if, check=False)
+        if self.netns:
+            _run("ip", "netns", "del", self.netns, check=False)
 
     def __enter__(self) -> Link:
         return self

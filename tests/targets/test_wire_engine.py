@@ -6,6 +6,7 @@ Needs root, iproute2 and ethtool; skips (or fails under TCH_REQUIRE_ALL=1) with 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,10 +20,10 @@ import pytest
 
 from harness import HARNESS_IP, HARNESS_MAC
 from harness.packets import Endpoints, Segment, build_segment, parse
-from harness.wire import bpf
+from harness.wire import bpf, links
 from harness.wire.agent import Agent
 from harness.wire.engine import ETH_P_ALL, WireEngine
-from harness.wire.links import Link, make_veth, missing_requirements, owned_names, sweep_leftovers
+from harness.wire.links import Link, LinkError, make_veth, missing_requirements, owned_names, sweep_leftovers
 from tests.conftest import DUMP_ON_ABORT, require, where_it_hangs
 
 from .conftest import REPO, ours
@@ -78,6 +79,50 @@ def test_link_teardown_leaves_no_tch_objects(wire: None) -> None:
     link.close()
     names = owned_names()
     assert link.netns not in names["netns"] and link.harness_if not in names["links"]
+
+
+def _logging_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delay: float = 0.0) -> Path:
+    """An `ip` first on PATH that logs its arguments, waits `delay`, then runs the real one."""
+    real = shutil.which("ip") or "/usr/sbin/ip"
+    log = tmp_path / "ip.log"
+    wrapper = tmp_path / "bin" / "ip"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nsleep {delay}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    return log
+
+
+def test_teardown_deletes_the_pair_before_its_namespace(wire: None, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The namespace first left the pair to the kernel's asynchronous clean-up, and the harness end's
+    # `ip link del` then waited behind it (once over 180 s in CI).
+    link = make_veth(DEVICE_IP, DEVICE_MAC, HARNESS_IP, HARNESS_MAC)
+    log = _logging_ip(tmp_path, monkeypatch)
+    link.close()
+    deletes = [line for line in log.read_text().splitlines() if " del " in line]
+    assert deletes == [f"link del {link.harness_if}", f"netns del {link.netns}"]
+    names = owned_names()
+    assert link.netns not in names["netns"] and link.harness_if not in names["links"]
+
+
+def test_an_ip_command_that_hangs_is_given_up_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    _logging_ip(tmp_path, monkeypatch, delay=5)
+    monkeypatch.setattr(links, "IP_TIMEOUT", 0.5)
+    monkeypatch.setattr(links, "IP_SLOW", 0.0)
+    start = time.monotonic()
+    with pytest.raises(LinkError, match=r"^ip link show lo: no answer in 0.5 s"):
+        links._run("ip", "link", "show", "lo")
+    assert links._run("ip", "link", "show", "lo", check=False).returncode == 124
+    assert time.monotonic() - start < 4
+    assert "harness: ip link show lo: no answer" in capsys.readouterr().err
+    monkeypatch.setattr(links, "IP_TIMEOUT", 30.0)
+    tmp2 = tmp_path / "quick"
+    tmp2.mkdir()
+    _logging_ip(tmp2, monkeypatch, delay=0)
+    links._run("ip", "-V", check=False)
+    assert "harness: ip -V took" in capsys.readouterr().err
 
 
 def test_addresses_outside_the_benchmark_range_are_refused(wire: None) -> None:
