@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
@@ -46,8 +47,10 @@ def _python_source(text: str) -> str:
     return _DURATION_LITERAL.sub(lambda m: repr(float(m.group(1)) * _UNITS[m.group(2)]), text)
 
 
+@lru_cache(maxsize=4096)
 def parse(text: str) -> ast.expression:
-    """Parse and check an expression; raises ExprError with a short reason."""
+    """Parse and check an expression; raises ExprError with a short reason. Memoised: a suite
+    repeats the same few expressions thousands of times, and nothing changes a parsed tree."""
     try:
         tree = ast.parse(_python_source(text.strip()), mode="eval")
     except SyntaxError as exc:

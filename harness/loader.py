@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from . import expr, limits
 from .model import ACTIONS, STEP_MODIFIERS, Case, Step
 from .semantics import PACKAGE_DIR, catalogue
-from .validation import validate
+from .validation import inline_refs, validate
 from .vocabulary import KNOWN_NAMES, PENDING
 from .yamlsrc import Document, InputError, KeyPath, Problem, dotted, read_documents
 
@@ -40,6 +40,7 @@ _EXPR_FIELDS = {
     "keepalive_interval",
     "hang_protection_time",
     "sack",
+    "mss",
     "repeat",
     "size",
     "tolerance",
@@ -78,11 +79,12 @@ def _case_schema_without_steps() -> dict:
     # every step kind would bury the real mistake under nine alternatives.
     shallow = copy.deepcopy(schema())
     shallow["$defs"]["step"] = {"type": "object"}
-    return shallow
+    return inline_refs(shallow)
 
 
+@cache
 def _step_schema(action: str) -> dict:
-    return {"$defs": schema()["$defs"], "$ref": f"#/$defs/step_{action}"}
+    return inline_refs({"$defs": schema()["$defs"], "$ref": f"#/$defs/step_{action}"})
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:

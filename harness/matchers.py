@@ -103,6 +103,8 @@ def _option_key(item: Any, evaluate: Evaluate) -> tuple[str, Any]:
     ((kind, value),) = item.items()
     if kind == "sack":
         value = [[evaluate(v) for v in block] for block in value]
+    elif kind == "mss" and isinstance(value, str):
+        value = int(evaluate(value))
     return kind, value
 
 

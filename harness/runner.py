@@ -383,7 +383,7 @@ class _CaseRun:
         payload = payload_bytes(body["payload"]) if "payload" in body else _filler(body.get("len", 0))
         tsval = int((self.target.now() - self.t0) * 1000) + 1
         if "options" in body:
-            options = scapy_options(self._absolute_sack(body["options"], peer, names), tsval, peer.ts_recent)
+            options = scapy_options(self._option_values(body["options"], peer, names), tsval, peer.ts_recent)
         elif "S" in flags:
             kinds = synack_options(peer.dev_offered) if "A" in flags else LINUX_SYN_OPTIONS
             options = scapy_options(list(kinds), tsval, peer.ts_recent if "A" in flags else 0)
@@ -448,14 +448,18 @@ class _CaseRun:
                 self._capture(frame)
         return [f.data for f in frames]
 
-    def _absolute_sack(self, items: list[Any], peer: Peer, names: Mapping[str, int]) -> list[Any]:
-        """SACK blocks acknowledge the device's data: written from its ISN, as `ack` is."""
-        return [
-            {"sack": [[peer.dev_abs(int(self._value(v, names))) for v in block] for block in item["sack"]]}
-            if isinstance(item, Mapping) and "sack" in item
-            else item
-            for item in items
-        ]
+    def _option_values(self, items: list[Any], peer: Peer, names: Mapping[str, int]) -> list[Any]:
+        """Options' expressions evaluated. SACK blocks acknowledge the device's data: written from
+        its ISN, as `ack` is."""
+        out = []
+        for item in items:
+            if isinstance(item, Mapping) and "sack" in item:
+                item = {"sack": [[peer.dev_abs(int(self._value(v, names))) for v in block]
+                                 for block in item["sack"]]}
+            elif isinstance(item, Mapping) and isinstance(item.get("mss"), str):
+                item = {"mss": int(self._value(item["mss"], names))}
+            out.append(item)
+        return out
 
     def _do_expect(self, step: Step) -> None:
         peer = self._step_peer(step)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from .yamlsrc import load_own
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 SHARED_CATALOGUE = REPO_ROOT.parent / "shared" / "SEMANTICS.md"
@@ -78,7 +80,7 @@ def _first_sentence(text: str) -> str:
 
 
 def load_bundled(path: Path = BUNDLED_CATALOGUE) -> list[Semantic]:
-    rows = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rows = load_own(path.read_text(encoding="utf-8"))
     return [Semantic(r["id"], group_of(r["id"]), r["summary"], r.get("measured"),
                      r.get("wording", r["summary"]), r.get("source", "")) for r in rows]
 

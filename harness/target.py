@@ -9,6 +9,7 @@ file under targets/.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -108,6 +109,13 @@ class Target(ABC):
     def call(self, op: str, **args: Any) -> CallHandle:
         """One socket API call in the FreeRTOS+TCP vocabulary (see README, "Writing a case")."""
 
+    @classmethod
+    def settings_defaults(cls, config: TargetConfig) -> Mapping[str, Any]:
+        """Setting defaults the driver reads from the device's own inputs (freertos-posix: the
+        user's FreeRTOSIPConfig.h); they replace the target file's. TargetUnavailable if those
+        inputs are unreadable. Most targets have none."""
+        return {}
+
     def preflight(self) -> None:  # noqa: B027 - optional: most targets need nothing checked
         """Raise TargetUnavailable if no case could run (checked once, before the first case)."""
 
@@ -204,12 +212,16 @@ class TargetConfig:
 
         return float(expr.value_of(value, no_names))
 
-    def open(self, **kwargs: Any) -> Target:
+    def driver_class(self) -> type[Target]:
         module_name, _, class_name = self.driver.partition(":")
         cls = getattr(importlib.import_module(module_name), class_name, None)
         if not (isinstance(cls, type) and issubclass(cls, Target)):
             why = f"{self.driver} is not a Target subclass (harness/target.py), so it is not called"
             raise InputError([Problem(str(self.path), self.driver_line, "driver", why)])
+        return cls
+
+    def open(self, **kwargs: Any) -> Target:
+        cls = self.driver_class()
         field, line = self.sysctl_where
         if line and not getattr(cls, "applies_sysctls", False):
             why = f"driver {self.driver} has no sysctls to set (a Linux kernel target has)"
@@ -290,7 +302,7 @@ def load_target(spec: str) -> TargetConfig:
     settings = data.get("settings", {})
     verdicts = path.parent / data.get("verdicts", f"{path.stem}.verdicts.yaml")
     sysctl_where = _sysctl_where(doc)
-    return TargetConfig(
+    config = TargetConfig(
         name=data["name"],
         driver=driver,
         clock=data["clock"],
@@ -308,6 +320,17 @@ def load_target(spec: str) -> TargetConfig:
         sysctl_where=sysctl_where,
         driver_line=doc.line(("driver",)),
     )
+    return _with_driver_defaults(config, doc)
+
+
+def _with_driver_defaults(config: TargetConfig, doc: Document) -> TargetConfig:
+    try:
+        found = config.driver_class().settings_defaults(config)
+    except TargetUnavailable as exc:
+        raise InputError([doc.problem(("sources",), str(exc))]) from None
+    if not found:
+        return config
+    return dataclasses.replace(config, default_settings={**config.default_settings, **found})
 
 
 def _sysctl_where(doc: Document) -> tuple[str, int]:

@@ -53,6 +53,30 @@ def _sysctl_entries(validator: Any, prefix: str, instance: Any, schema: dict) ->
 _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"x-sysctl": _sysctl_entries})
 
 
+def inline_refs(schema: dict) -> dict:
+    """`schema` with each local `{"$ref": "#/$defs/NAME"}` replaced by a copy of what it names, except
+    where that would recurse; `$defs` stays for those. The same checks and messages: jsonschema looks
+    a `$ref` up again on every visit, and that was a quarter of loading the suite."""
+    defs = schema.get("$defs", {})
+
+    def inline(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [inline(item, seen) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if set(node) - {"$defs"} == {"$ref"} and isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref.removeprefix("#/$defs/")
+            if name in seen or name not in defs:
+                return node
+            kept = {"$defs": node["$defs"]} if "$defs" in node else {}
+            return {**kept, **inline(defs[name], (*seen, name))}
+        return {key: value if key in ("$defs", "enum", "const") else inline(value, seen)
+                for key, value in node.items()}
+
+    return inline(schema, ())
+
+
 def validate(doc: Document, schema: dict, instance: Any = None, prefix: KeyPath = ()) -> list[Problem]:
     """Problems with `instance` (default: the whole document) found at `prefix` inside `doc`."""
     target = doc.data if instance is None else instance

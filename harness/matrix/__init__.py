@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..packets import canonical_flags
+from ..yamlsrc import load_own
 
 TABLE = Path(__file__).with_name("table.yaml")
 ID_PREFIX = "matrix/"  # every generated case's id starts so (harness mutants picks them out by it)
@@ -28,7 +29,7 @@ class TableError(ValueError):
 
 
 def load_table(path: Path = TABLE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return load_own(path.read_text(encoding="utf-8"))
 
 
 def cases(table: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:

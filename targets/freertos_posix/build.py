@@ -1,8 +1,10 @@
 """Build the real FreeRTOS+TCP + FreeRTOS-Kernel (POSIX port) as a host executable running the
 harness agent (targets/sam4e/firmware, compiled unchanged) on a Linux interface through libpcap.
 
-- `resolve_sources()`: where the two FreeRTOS trees are. They are compiled in place, never copied.
-- `generate_ip_config(settings)`: FreeRTOSIPConfig.h for a case's settings. Keep-alive, hang
+- `resolve_sources()`: where the two FreeRTOS trees are, and the user's own FreeRTOSIPConfig.h if
+  one is given. They are compiled in place, never copied.
+- `generate_ip_config(settings, base)`: FreeRTOSIPConfig.h for a case's settings, on top of the
+  user's header when there is one (user_config.py reads that header's values). Keep-alive, hang
   protection, buffer sizes... are compile-time options in FreeRTOS+TCP: one binary per combination.
 - `build_agent(sources, settings)`: the executable, built on first use into the cache shared with
   the other targets (targets.sam4e.build.cache_dir), keyed by a hash of every input. The kernel's
@@ -32,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PLUS_TCP = REPO.parent / "shared" / "third_party" / "FreeRTOS-Plus-TCP"
 DEFAULT_KERNEL = REPO.parent / "shared" / "third_party" / "FreeRTOS-Kernel"
 ENV = {"plus_tcp": "TCH_FREERTOS_PLUS_TCP", "kernel": "TCH_FREERTOS_KERNEL"}
+IP_CONFIG_ENV = "TCH_FREERTOS_IP_CONFIG"
 INSTALL_HINT = "apt-get install gcc libpcap-dev"
 
 # What each tree must hold (checked before anything is compiled) and what is compiled from it.
@@ -68,31 +71,48 @@ class BuildError(_Sam4eBuildError):
 class Sources:
     plus_tcp: Path
     kernel: Path
+    ip_config: Path | None = None  # the user's FreeRTOSIPConfig.h; None: FreeRTOS's defaults
+
+
+def _given(name: str, var: str, declared: Mapping[str, str] | None, base: Path | None
+           ) -> tuple[Path, str] | None:
+    """$var, else the target file's `sources.<name>` (relative to `base`), with where it came from."""
+    if os.environ.get(var):
+        path, origin = Path(os.environ[var]), f"${var}"
+    elif declared and declared.get(name):
+        path, origin = Path(declared[name]), f"the target's sources.{name}"
+        if not path.is_absolute():
+            path = (base or Path.cwd()) / path
+    else:
+        return None
+    return path.expanduser().resolve(), origin
+
+
+def ip_config_given(declared: Mapping[str, str] | None = None, base: Path | None = None) -> bool:
+    """Whether the user names a FreeRTOSIPConfig.h of their own (checked by resolve_sources)."""
+    return _given("ip_config", IP_CONFIG_ENV, declared, base) is not None
 
 
 def resolve_sources(declared: Mapping[str, str] | None = None, base: Path | None = None) -> Sources:
     """The FreeRTOS trees to compile: $TCH_FREERTOS_PLUS_TCP / $TCH_FREERTOS_KERNEL, else `declared`
     ({"plus_tcp": DIR, "kernel": DIR}; relative to `base`, the target file's folder), else the
-    pinned copies in ../shared/third_party."""
+    pinned copies in ../shared/third_party. The user's FreeRTOSIPConfig.h likewise
+    ($TCH_FREERTOS_IP_CONFIG, else `ip_config`); without one, FreeRTOS's defaults."""
     found: dict[str, Path] = {}
     for name, var in ENV.items():
         default = DEFAULT_PLUS_TCP if name == "plus_tcp" else DEFAULT_KERNEL
-        if os.environ.get(var):
-            path, origin = Path(os.environ[var]), f"${var}"
-        elif declared and declared.get(name):
-            path, origin = Path(declared[name]), f"the target's declared {name}"
-            if not path.is_absolute():
-                path = (base or Path.cwd()) / path
-        else:
-            path, origin = default, "the default"
-        path = path.expanduser().resolve()
+        path, origin = _given(name, var, declared, base) or (default.resolve(), "the default")
         missing = [m for m in _MARKERS[name] if not (path / m).is_file()]
         if missing:
             what = "FreeRTOS-Plus-TCP" if name == "plus_tcp" else "FreeRTOS-Kernel"
             raise BuildError(f"no {what} tree at {path} ({origin}; {missing[0]} missing): set {var} or the "
                              f"target's declared {name} to a {what} checkout")
         found[name] = path
-    return Sources(found["plus_tcp"], found["kernel"])
+    header = _given("ip_config", IP_CONFIG_ENV, declared, base)
+    if header is not None and not header[0].is_file():
+        raise BuildError(f"no FreeRTOSIPConfig.h at {header[0]} ({header[1]}): set {IP_CONFIG_ENV} or the "
+                         "target's sources.ip_config to your FreeRTOSIPConfig.h")
+    return Sources(found["plus_tcp"], found["kernel"], header[0] if header else None)
 
 
 # ---- FreeRTOSIPConfig.h -------------------------------------------------------------------------
@@ -188,25 +208,40 @@ def ip_config_values(settings: Mapping[str, Any]) -> dict[str, int]:
     return values
 
 
-def generate_ip_config(settings: Mapping[str, Any]) -> str:
-    """FreeRTOSIPConfig.h: FreeRTOSIPConfigDefaults.h (V4.4.1) for everything not named here."""
-    values = ip_config_values(settings)
+def generate_ip_config(settings: Mapping[str, Any] | None, base: Path | None = None) -> str:
+    """FreeRTOSIPConfig.h: FreeRTOSIPConfigDefaults.h (V4.4.1) for everything not named here.
+
+    With `base` (the user's own FreeRTOSIPConfig.h) the file includes it first, and every value it
+    sets below replaces the user's (#undef first): their header decides everything else. `settings`
+    None (only with a base) leaves the settings' macros to the user's header and FreeRTOS's
+    defaults: user_config.py compiles that to read what the header makes of them."""
+    values = ip_config_values(settings or {})
     width = max(len(m) for m in [*values, *(f[0] for f in _FIXED)])
+    guard = "TCH_FREERTOS_IP_CONFIG_H" if base else "FREERTOS_IP_CONFIG_H"  # theirs has the usual guard
+
+    def define(macro: str, value: Any, why: str) -> list[str]:
+        return [*([f"#undef {macro}"] if base else []), f"#define {macro:<{width}} {value:>5}  /* {why} */"]
+
     lines = [
         "/* FreeRTOSIPConfig.h for the harness agent on the host (targets/freertos_posix/build.py).",
         " * Generated: edit the build's settings, not this file. Everything not defined here keeps",
-        " * FreeRTOSIPConfigDefaults.h's default. */",
-        "#ifndef FREERTOS_IP_CONFIG_H",
-        "#define FREERTOS_IP_CONFIG_H",
+        f" * {'the header included below, then ' if base else ''}FreeRTOSIPConfigDefaults.h's default. */",
+        f"#ifndef {guard}",
+        f"#define {guard}",
         "",
-        "/* What the agent and the host build need. */",
-        *(f"#define {m:<{width}} {v:>5}  /* {why} */" for m, v, why in _FIXED),
-        "",
-        "/* The case's settings (harness name: why). */",
     ]
-    for name, option in SETTINGS.items():
-        lines.append(f"#define {option.macro:<{width}} {values[option.macro]:>5}  /* {name}: {option.why} */")
-    lines += ["", "#endif /* FREERTOS_IP_CONFIG_H */", ""]
+    if base:
+        lines += ["/* Your FreeRTOSIPConfig.h: every value below replaces yours. */", f'#include "{base}"',
+                  "/* ipconfigHAS_PRINTF is 0 here: FreeRTOS's empty defaults, not your logging. */",
+                  "#undef FreeRTOS_printf", "#undef FreeRTOS_debug_printf", ""]
+    lines.append("/* What the agent and the host build need. */")
+    for macro, value, why in _FIXED:
+        lines += define(macro, value, why)
+    if settings is not None or not base:
+        lines += ["", "/* The case's settings (harness name: why). */"]
+        for name, option in SETTINGS.items():
+            lines += define(option.macro, values[option.macro], f"{name}: {option.why}")
+    lines += ["", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
 
 
@@ -292,7 +327,7 @@ class _Plan:
 
 
 def _plan(sources: Sources, settings: Mapping[str, Any]) -> _Plan:
-    ip_config = generate_ip_config(settings)
+    ip_config = generate_ip_config(settings, sources.ip_config)
     toolchain = f"{_gcc_version()} {_pcap_library()} {' '.join(CFLAGS + WARNINGS + LDFLAGS + LIBS + WRAPS)}"
     kernel_sources = [sources.kernel / s for s in KERNEL_SOURCES]
     kernel_inputs = _files(sources.kernel, (*KERNEL_SOURCES, *KERNEL_HEADERS)) + [HOST / "FreeRTOSConfig.h"]
@@ -301,7 +336,8 @@ def _plan(sources: Sources, settings: Mapping[str, Any]) -> _Plan:
     ip_inputs = _files(sources.plus_tcp, (*PLUS_TCP_SOURCES, *PLUS_TCP_HEADERS))
     own_sources = [FIRMWARE / s for s in AGENT_SOURCES] + [HOST / s for s in HOST_SOURCES]
     own_inputs = sorted({*own_sources, *FIRMWARE.glob("*.h"), *HOST.glob("*.h")})
-    key = _key(kernel_key, _digest(ip_inputs), _digest(own_inputs), ip_config, toolchain)
+    header = _digest([sources.ip_config]) if sources.ip_config else b""
+    key = _key(kernel_key, _digest(ip_inputs), _digest(own_inputs), ip_config, header, toolchain)
     return _Plan(sources, ip_config, kernel_sources, kernel_key, ip_sources, own_sources, key)
 
 
@@ -348,10 +384,10 @@ def build_agent(sources: Sources, settings: Mapping[str, Any], folder: Path | No
     return binary
 
 
-def _includes(plan: _Plan, work: Path) -> tuple[list[str], list[str]]:
+def includes(sources: Sources, work: Path) -> tuple[list[str], list[str]]:
     """(-I flags for FreeRTOS's own sources, -I/-isystem flags for ours: FreeRTOS headers are
-    system headers there, so -Werror applies to our code only)."""
-    tcp, kernel = plan.sources.plus_tcp, plan.sources.kernel
+    system headers there, so -Werror applies to our code only). `work` holds FreeRTOSIPConfig.h."""
+    tcp, kernel = sources.plus_tcp, sources.kernel
     config = [HOST, work]
     freertos = [tcp / "source/include", tcp / "source/portable/Compiler/GCC", kernel / "include",
                 kernel / _POSIX, kernel / _POSIX / "utils"]
@@ -362,7 +398,7 @@ def _includes(plan: _Plan, work: Path) -> tuple[list[str], list[str]]:
 
 def _jobs(plan: _Plan, work: Path, kernel_out: Path) -> list[tuple[Path, Path, list[str]]]:
     """(source, object, flags) for every object still to compile."""
-    theirs, ours = _includes(plan, work)
+    theirs, ours = includes(plan.sources, work)
     jobs: list[tuple[Path, Path, list[str]]] = []
     if not kernel_out.is_dir():
         kernel_out.mkdir()

@@ -23,7 +23,15 @@ from harness.wire.links import Link, LinkError, make_veth_pair, missing_requirem
 from harness.yamlsrc import read_documents
 from targets.mailbox_target import MailboxTarget, MailboxTargetError
 
-from .build import SETTINGS, BuildError, Sources, build_agent, missing_build_tools, resolve_sources
+from .build import (
+    SETTINGS,
+    BuildError,
+    Sources,
+    build_agent,
+    ip_config_given,
+    missing_build_tools,
+    resolve_sources,
+)
 from .device import AgentProcessError, PosixDevice, PosixDeviceError
 
 
@@ -61,6 +69,23 @@ class FreertosPosixTarget(MailboxTarget):
         self.seed = seed
         self.link: Link | None = None
         self.device: PosixDevice | None = None
+
+    @classmethod
+    def settings_defaults(cls, config: TargetConfig) -> dict[str, Any]:
+        """The user's FreeRTOSIPConfig.h, when the target names one, as the build settings' defaults."""
+        declared = declared_sources(config)
+        if not ip_config_given(declared, config.path.parent):
+            return {}
+        from .user_config import setting_defaults  # compiles the header: only when there is one
+
+        why = missing_build_tools()
+        try:
+            if why:
+                raise BuildError(f"reading sources.ip_config {why}")
+            found = setting_defaults(resolve_sources(declared, base=config.path.parent))
+        except BuildError as exc:
+            raise TargetUnavailable(str(exc).splitlines()[0]) from exc
+        return {name: value for name, value in found.items() if name in config.runtime_settings}
 
     @property
     def sources(self) -> Sources:
@@ -104,6 +129,12 @@ class FreertosPosixTarget(MailboxTarget):
         self.engine.drain()
         where = f"{self.link.device_if}, {self.config.device_ip} {self.config.device_mac}"
         self._notes = [(time.time(), f"device: FreeRTOS+TCP {self.sources.plus_tcp} on {where}")]
+        if self.sources.ip_config is not None:
+            from .user_config import replaced
+
+            ours = replaced(self.sources)
+            changed = f"; the build replaces {', '.join(ours)}" if ours else ""
+            self._notes.append((time.time(), f"config: {self.sources.ip_config}{changed}"))
         self._start_calls()
 
     def frames(self, deadline: float) -> list[Any]:

@@ -216,3 +216,23 @@ def test_a_case_marked_alone_runs_after_the_others_with_none_beside_it(tmp_path:
              started.append)
     assert started[-1] == 0 and finished[-1] == (0, "pass")     # after the others had finished
     assert sorted(finished) == [(0, "pass"), (1, "pass"), (2, "pass")]
+
+
+def test_an_mss_option_may_be_an_expression(tmp_path: Path) -> None:
+    """The device's MSS follows its settings (a user's FreeRTOSIPConfig.h on freertos-posix), so an
+    expect may say `mss: profile.mss`; an inject's MSS is evaluated too, and the device adopts it."""
+    synack = "  - inject: {flags: S, seq: 0}\n" \
+             "  - expect: {flags: SA, seq: 0, ack: 1, options: {includes: [{mss: profile.mss}]}}\n"
+    assert _run(tmp_path, synack).verdict == "pass"
+    wrong = _run(tmp_path, synack.replace("{mss: profile.mss}", "{mss: profile.mss + 1}"))
+    assert wrong.verdict == "fail" and wrong.mismatches[0].expected == "including [mss 1461]"
+    # The peer's 1000-byte MSS (1460 - 460) cuts 1200 bytes into 1000 + 200.
+    body = ("  - handshake: {accept: true, options: [{mss: profile.mss - 460}, sackok, ts]}\n"
+            "  - call: send\n    size: 1200\n    returns: 1200\n"
+            "  - expect: {flags: {in: [A, PA]}, seq: 1, len: 1000}\n"
+            "  - expect: {flags: PA, seq: 1001, len: 200}\n")
+    result = _run(tmp_path, body)
+    assert result.verdict == "pass", result.message
+    where = r"case.yaml:7: steps\[0\].inject.options\[0\].mss: bad expression 'bogus \+ 1': unknown name"
+    with pytest.raises(InputError, match=where):
+        load_cases([_write(tmp_path, "  - inject: {flags: S, seq: 0, options: [{mss: bogus + 1}]}\n")])
