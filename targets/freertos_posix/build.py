@@ -304,6 +304,27 @@ def _digest(files: Sequence[Path]) -> bytes:
     return _digests[key]
 
 
+_header_files: dict[tuple[str, int, int], list[Path]] = {}
+
+
+def header_digest(sources: Sources) -> bytes:
+    """The content of the user's FreeRTOSIPConfig.h and of every file it includes: a board header
+    it pulls in changes the build as much as the header itself does. b"" without one."""
+    header = sources.ip_config
+    if header is None:
+        return b""
+    st = header.stat()
+    stamp = (str(header), st.st_mtime_ns, st.st_size)
+    if stamp not in _header_files and shutil.which("gcc"):
+        flags, _ = includes(sources, HOST)
+        # -MM: system headers left out; -MG: one it can not find is listed, not an error (the build
+        # says so, naming it).
+        deps = subprocess.run(["gcc", "-MM", "-MG", "-x", "c", *flags, str(header)], capture_output=True,
+                              text=True).stdout.replace("\\\n", " ").split()[1:]
+        _header_files[stamp] = sorted({header, *(Path(d).resolve() for d in deps if Path(d).is_file())})
+    return _digest(_header_files.get(stamp, [header]))
+
+
 def _key(*parts: bytes | str) -> str:
     h = hashlib.sha256()
     for part in parts:
@@ -336,7 +357,7 @@ def _plan(sources: Sources, settings: Mapping[str, Any]) -> _Plan:
     ip_inputs = _files(sources.plus_tcp, (*PLUS_TCP_SOURCES, *PLUS_TCP_HEADERS))
     own_sources = [FIRMWARE / s for s in AGENT_SOURCES] + [HOST / s for s in HOST_SOURCES]
     own_inputs = sorted({*own_sources, *FIRMWARE.glob("*.h"), *HOST.glob("*.h")})
-    header = _digest([sources.ip_config]) if sources.ip_config else b""
+    header = header_digest(sources)
     key = _key(kernel_key, _digest(ip_inputs), _digest(own_inputs), ip_config, header, toolchain)
     return _Plan(sources, ip_config, kernel_sources, kernel_key, ip_sources, own_sources, key)
 

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .build import _FIXED, HOST, SETTINGS, BuildError, Sources, _digest, generate_ip_config, includes
+from .build import _FIXED, HOST, SETTINGS, BuildError, Sources, generate_ip_config, header_digest, includes
 
 _PROBE_SETTINGS = {name: option for name, option in SETTINGS.items() if name != "wake_callback"}
 
@@ -54,7 +54,7 @@ def header_values(sources: Sources) -> dict[str, int]:
     """Each setting's macro (ipconfig…) as the user's header and FreeRTOS's defaults make it."""
     if sources.ip_config is None:
         return {}
-    return _values(sources, _digest([sources.ip_config]))
+    return _values(sources, header_digest(sources))
 
 
 def setting_defaults(sources: Sources) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def replaced(sources: Sources) -> list[str]:
     (the host build's fixed needs: no DHCP, IPv4 only, a copying driver…)."""
     if sources.ip_config is None:
         return []
-    return _replaced(sources, _digest([sources.ip_config]))
+    return _replaced(sources, header_digest(sources))
 
 
 @cache

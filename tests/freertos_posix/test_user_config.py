@@ -87,6 +87,21 @@ def test_the_headers_values_are_what_freertos_makes_of_them(sources: Sources, tm
     assert agent_path(mine, found) != before
 
 
+def test_a_file_the_header_includes_is_part_of_the_build(sources: Sources, tmp_path: Path) -> None:
+    need_build_tools()
+    (tmp_path / "board_tcp.h").write_text("#define ipconfigTCP_MSS 1100\n")
+    header = tmp_path / "FreeRTOSIPConfig.h"
+    header.write_text(BOARD_HEADER.replace("#define ipconfigTCP_MSS                     1200",
+                                           '#include "board_tcp.h"'))
+    mine = Sources(sources.plus_tcp, sources.kernel, header)
+    found = setting_defaults(mine)
+    assert found["mss"] == 1100
+    before = agent_path(mine, found)
+    (tmp_path / "board_tcp.h").write_text("#define ipconfigTCP_MSS 1000 /* the board header edited */\n")
+    assert setting_defaults(mine)["mss"] == 1000
+    assert agent_path(mine, found) != before
+
+
 def test_the_target_takes_the_headers_values_as_defaults(sources: Sources, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     need_build_tools()
