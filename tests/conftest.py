@@ -103,12 +103,38 @@ def require(condition: object, reason: str) -> None:
 DUMP_ON_ABORT = {"PYTHONFAULTHANDLER": "1"}
 
 
+def _kernel_view(pid: int) -> str:
+    """What the kernel says of `pid` and of the busiest processes: a stack alone can not tell a
+    process the scheduler never ran from one blocked in a system call."""
+    lines = []
+    for name in ("stat", "wchan", "stack", "schedstat"):
+        try:
+            text = Path(f"/proc/{pid}/{name}").read_text(errors="replace").strip()
+        except OSError as exc:
+            text = f"({exc.strerror})"
+        lines.append(f"/proc/{pid}/{name}: {text}")
+    for name in ("cpu", "io", "memory"):
+        try:
+            pressure = Path(f"/proc/pressure/{name}").read_text().replace("\n", "; ")
+        except OSError:
+            continue
+        lines.append(f"pressure {name}: {pressure}")
+    # The second frame: CPU use over the last half second, not since each process started.
+    top = subprocess.run(["top", "-b", "-n", "2", "-d", "0.5", "-w", "160"], capture_output=True, text=True,
+                         check=False).stdout
+    busiest = top[top.rfind("top - "):].splitlines()[:20]
+    return "\n".join([*lines, "busiest processes:", *busiest])
+
+
 def where_it_hangs(proc: subprocess.Popen) -> str:
-    """Abort a child started with DUMP_ON_ABORT and return what it printed on stderr (its stacks)."""
+    """Abort a child started with DUMP_ON_ABORT and return what it printed on stderr (its stacks),
+    after what the kernel says of it."""
+    view = _kernel_view(proc.pid)
     proc.send_signal(signal.SIGABRT)
     try:
         _, err = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
-    return err.decode(errors="replace") if isinstance(err, bytes) else (err or "")
+    stacks = err.decode(errors="replace") if isinstance(err, bytes) else (err or "")
+    return f"{view}\n{stacks}"
