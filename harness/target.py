@@ -9,7 +9,6 @@ file under targets/.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import os
@@ -110,11 +109,11 @@ class Target(ABC):
         """One socket API call in the FreeRTOS+TCP vocabulary (see README, "Writing a case")."""
 
     @classmethod
-    def settings_defaults(cls, config: TargetConfig) -> Mapping[str, Any]:
-        """Setting defaults the driver reads from the device's own inputs (freertos-posix: the
-        user's FreeRTOSIPConfig.h); they replace the target file's. TargetUnavailable if those
-        inputs are unreadable. Most targets have none."""
-        return {}
+    def completed(cls, config: TargetConfig) -> TargetConfig:
+        """The target file's config completed from the device's own inputs (freertos-posix and
+        sam4e: the user's FreeRTOSIPConfig.h gives the build's settings). TargetUnavailable if those
+        inputs are unreadable. Most targets have none: the file says it all."""
+        return config
 
     def preflight(self) -> None:  # noqa: B027 - optional: most targets need nothing checked
         """Raise TargetUnavailable if no case could run (checked once, before the first case)."""
@@ -325,12 +324,9 @@ def load_target(spec: str) -> TargetConfig:
 
 def _with_driver_defaults(config: TargetConfig, doc: Document) -> TargetConfig:
     try:
-        found = config.driver_class().settings_defaults(config)
+        return config.driver_class().completed(config)
     except TargetUnavailable as exc:
         raise InputError([doc.problem(("sources",), str(exc))]) from None
-    if not found:
-        return config
-    return dataclasses.replace(config, default_settings={**config.default_settings, **found})
 
 
 def _sysctl_where(doc: Document) -> tuple[str, int]:

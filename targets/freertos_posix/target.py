@@ -20,30 +20,15 @@ from harness import HARNESS_IP, HARNESS_MAC
 from harness.target import TargetConfig, TargetUnavailable
 from harness.wire.engine import WireEngine
 from harness.wire.links import Link, LinkError, make_veth_pair, missing_requirements
-from harness.yamlsrc import read_documents
 from targets.mailbox_target import MailboxTarget, MailboxTargetError
 
-from .build import (
-    SETTINGS,
-    BuildError,
-    Sources,
-    build_agent,
-    ip_config_given,
-    missing_build_tools,
-    resolve_sources,
-)
+from .build import SETTINGS, BuildError, Sources, build_agent, missing_build_tools, resolve_sources
 from .device import AgentProcessError, PosixDevice, PosixDeviceError
+from .user_config import declared_sources, with_header
 
 
 class FreertosPosixError(MailboxTargetError):
     pass
-
-
-def declared_sources(config: TargetConfig) -> dict[str, str] | None:
-    """The target file's `sources:` section ({plus_tcp, kernel}), if it has one."""
-    docs = list(read_documents(config.path))
-    data = docs[0].data if docs else {}
-    return data.get("sources") if isinstance(data, Mapping) else None
 
 
 def build_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,21 +56,9 @@ class FreertosPosixTarget(MailboxTarget):
         self.device: PosixDevice | None = None
 
     @classmethod
-    def settings_defaults(cls, config: TargetConfig) -> dict[str, Any]:
-        """The user's FreeRTOSIPConfig.h, when the target names one, as the build settings' defaults."""
-        declared = declared_sources(config)
-        if not ip_config_given(declared, config.path.parent):
-            return {}
-        from .user_config import setting_defaults  # compiles the header: only when there is one
-
-        why = missing_build_tools()
-        try:
-            if why:
-                raise BuildError(f"reading sources.ip_config {why}")
-            found = setting_defaults(resolve_sources(declared, base=config.path.parent))
-        except BuildError as exc:
-            raise TargetUnavailable(str(exc).splitlines()[0]) from exc
-        return {name: value for name, value in found.items() if name in config.runtime_settings}
+    def completed(cls, config: TargetConfig) -> TargetConfig:
+        """With the user's FreeRTOSIPConfig.h: its values as the build settings' defaults."""
+        return with_header(config, fixed=False)
 
     @property
     def sources(self) -> Sources:

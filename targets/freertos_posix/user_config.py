@@ -8,6 +8,7 @@ else run with the user's values, and a case asking for another gets a build with
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import tempfile
@@ -15,7 +16,22 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .build import _FIXED, HOST, SETTINGS, BuildError, Sources, generate_ip_config, header_digest, includes
+from harness.target import TargetConfig, TargetUnavailable
+from harness.yamlsrc import read_documents
+
+from .build import (
+    _FIXED,
+    HOST,
+    SETTINGS,
+    BuildError,
+    Sources,
+    generate_ip_config,
+    header_digest,
+    includes,
+    ip_config_given,
+    missing_build_tools,
+    resolve_sources,
+)
 
 _PROBE_SETTINGS = {name: option for name, option in SETTINGS.items() if name != "wake_callback"}
 
@@ -85,3 +101,43 @@ def _replaced(sources: Sources, stamp: bytes) -> list[str]:
     theirs = dict(re.findall(r"^#define (\w+) (.+)$", out.stdout, re.M))
     return [f"{macro} {theirs[macro].strip()} -> {value}" for macro, value, _ in _FIXED
             if macro in theirs and theirs[macro].strip("() ") != value]
+
+
+# Build settings whose value decides whether the device can do what a capability names (a firmware
+# built with ipconfigTCP_KEEP_ALIVE 0 has no keep-alive to test).
+CAPABILITY_OF = {"keepalive": "keepalive", "select": "select", "user_semaphore": "user_semaphore",
+                 "hang_protection": "hang_protection"}
+
+
+def declared_sources(config: TargetConfig) -> dict[str, str] | None:
+    """The target file's `sources:` section ({plus_tcp, kernel, ip_config}), if it has one."""
+    docs = list(read_documents(config.path))
+    data = docs[0].data if docs else {}
+    return data.get("sources") if isinstance(data, dict) else None
+
+
+def with_header(config: TargetConfig, fixed: bool) -> TargetConfig:
+    """`config` with the user's FreeRTOSIPConfig.h values, when the target names one: as the build
+    settings' defaults (`fixed` False: freertos-posix builds a variant for a case wanting another),
+    or as its fixed settings and the capabilities they decide (`fixed` True: a board runs the one
+    firmware the user built from that header)."""
+    declared = declared_sources(config)
+    if not ip_config_given(declared, config.path.parent):
+        return config
+    why = missing_build_tools()
+    try:
+        if why:
+            raise BuildError(f"reading sources.ip_config {why}")
+        found = setting_defaults(resolve_sources(declared, base=config.path.parent))
+    except BuildError as exc:
+        raise TargetUnavailable(str(exc).splitlines()[0]) from exc
+    if not fixed:
+        known = {k: v for k, v in found.items() if k in config.runtime_settings}
+        return dataclasses.replace(config, default_settings={**config.default_settings, **known})
+    known = {k: v for k, v in found.items() if k in config.fixed_settings}
+    capabilities = set(config.capabilities)
+    for setting, capability in CAPABILITY_OF.items():
+        if setting in known:
+            (capabilities.add if known[setting] else capabilities.discard)(capability)
+    return dataclasses.replace(config, fixed_settings={**config.fixed_settings, **known},
+                               capabilities=frozenset(capabilities))

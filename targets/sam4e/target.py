@@ -53,6 +53,15 @@ class Sam4eTarget(MailboxTarget):
     parallel_note = "it drives one board"
     device_errors = (BoardError,)
 
+    @classmethod
+    def completed(cls, config: TargetConfig) -> TargetConfig:
+        """With the FreeRTOSIPConfig.h the firmware was built from (`sources.ip_config`): its values
+        as the fixed settings, and the capabilities they decide (no keep-alive cases against a
+        firmware built without it), instead of copying them into the target file by hand."""
+        from targets.freertos_posix.user_config import with_header  # the same reading as the host build
+
+        return with_header(config, fixed=True)
+
     def __init__(self, config: TargetConfig, board: BoardConfig | None = None, flash: bool = True):
         super().__init__(config)
         self.board_config = board or load_board(config.path)

@@ -165,3 +165,26 @@ def test_the_real_stack_runs_with_the_users_header(sources: Sources, tmp_path: P
     report = (results / "report.html").read_text()
     header = tmp_path / "FreeRTOSIPConfig.h"
     assert f"config: {header}; the build replaces ipconfigUSE_DHCP 1 -&gt; 0" in report
+
+
+def test_the_board_takes_the_header_it_was_built_from(sources: Sources, tmp_path: Path) -> None:
+    """sam4e: the firmware is built once, from the user's header, so its values become the fixed
+    settings and decide the capabilities; a case wanting another value is skipped, saying why."""
+    need_build_tools()
+    (tmp_path / "FreeRTOSIPConfig.h").write_text(BOARD_HEADER)
+    text = (REPO / "targets" / "sam4e.yaml").read_text()
+    text = re.sub(r"^# sources: .*$", "sources: {ip_config: FreeRTOSIPConfig.h}", text, flags=re.M)
+    board = tmp_path / "myboard.yaml"
+    board.write_text(text)
+    plain = load_target("sam4e")
+    config = load_target(str(board))
+    assert plain.fixed_settings["keepalive"] is False and "keepalive" not in plain.capabilities
+    assert config.fixed_settings["keepalive"] is True and config.fixed_settings["keepalive_interval"] == 5
+    assert config.fixed_settings["mss"] == 1200 and config.runtime_settings == plain.runtime_settings
+    # Keep-alive cases now run; select and the user semaphore are FreeRTOS's default 0 in that header.
+    assert "keepalive" in config.capabilities
+    assert "select" not in config.capabilities and "user_semaphore" not in config.capabilities
+    _, why = config.plan(["keepalive"], {"keepalive": True, "keepalive_interval": "2s"})
+    assert why == "needs keepalive_interval=2; sam4e is built with keepalive_interval=5"
+    plan, why = config.plan([], {})
+    assert why is None and Profile(config.profile, plan).resolve("profile.window") == 2400
