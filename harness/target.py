@@ -319,10 +319,11 @@ def load_target(spec: str) -> TargetConfig:
         sysctl_where=sysctl_where,
         driver_line=doc.line(("driver",)),
     )
-    return _with_driver_defaults(config, doc)
+    return _completed(config, doc)
 
 
-def _with_driver_defaults(config: TargetConfig, doc: Document) -> TargetConfig:
+def _completed(config: TargetConfig, doc: Document) -> TargetConfig:
+    """The driver's completion of the file (Target.completed), its errors as the file's."""
     try:
         return config.driver_class().completed(config)
     except TargetUnavailable as exc:

@@ -24,7 +24,7 @@ from targets.mailbox_target import MailboxTarget, MailboxTargetError
 
 from .build import SETTINGS, BuildError, Sources, build_agent, missing_build_tools, resolve_sources
 from .device import AgentProcessError, PosixDevice, PosixDeviceError
-from .user_config import declared_sources, with_header
+from .user_config import declared_sources, replaced, with_header
 
 
 class FreertosPosixError(MailboxTargetError):
@@ -103,8 +103,6 @@ class FreertosPosixTarget(MailboxTarget):
         where = f"{self.link.device_if}, {self.config.device_ip} {self.config.device_mac}"
         self._notes = [(time.time(), f"device: FreeRTOS+TCP {self.sources.plus_tcp} on {where}")]
         if self.sources.ip_config is not None:
-            from .user_config import replaced
-
             ours = replaced(self.sources)
             changed = f"; the build replaces {', '.join(ours)}" if ours else ""
             self._notes.append((time.time(), f"config: {self.sources.ip_config}{changed}"))
