@@ -12,9 +12,14 @@
  *
  * Start-up follows the measured recipe (shared/research/wire-feasibility.md, Task 3): the unix port
  * is NO_SYS=0 with core locking, so netif_* calls run under LOCK_TCPIP_CORE (a violation is an
- * assert, and asserts abort); PRECONFIGURED_TAPIF must be set or tapif_init creates tap0 and runs
- * ifconfig; the tap MAC is hard-coded in tapif, so it is replaced after netif_add and before
- * netif_set_up. Only lwip_* names exist (LWIP_COMPAT_SOCKETS 0) and there is no lwip_select.
+ * assert, and asserts abort); the MAC is replaced after netif_add and before netif_set_up. Only
+ * lwip_* names exist (LWIP_COMPAT_SOCKETS 0) and there is no lwip_select.
+ *
+ * The tap driver is this file's, not the unix port's tapif: Debian's liblwip 2.1.3+dfsg1-2 sizes a
+ * PBUF_POOL element for a 536-byte MSS (616-byte blocks) while its pbuf_alloc fills them for 1460,
+ * so tapif's PBUF_POOL input wrote past the block on every frame longer than about 600 bytes
+ * (valgrind: "Invalid write ... pbuf_take ... 0 bytes after a block of size 616"); a fuzz campaign
+ * of such frames ended in malloc aborting. Frames here go into PBUF_RAM pbufs of their own length.
  *
  * Environment: PRECONFIGURED_TAPIF (tap name, required), LWIP_IP, LWIP_NETMASK, LWIP_GW, LWIP_MAC;
  * `--tap NAME`, `--ip A`, `--mac M` arguments override them.
@@ -45,7 +50,12 @@
 #include "lwip/priv/sockets_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/tcpip.h"
-#include "netif/tapif.h"
+#include "netif/etharp.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 
 #define AGENT_VERSION "1"
 #define MAX_LINE (4u << 20)      /* 4 MiB: a 1 MiB send as hex, with room to spare */
@@ -58,7 +68,7 @@
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The protocol's stream: a duplicate of the original stdout. fd 1 itself is pointed at stderr, because
- * lwIP's unix port prints its assertion messages (and tapif its complaints) with printf, and a stray
+ * lwIP's unix port prints its assertion messages with printf, and a stray
  * line on the protocol stream would be misread; on stderr the harness shows it when the agent dies. */
 static FILE *proto;
 
@@ -958,6 +968,59 @@ static void fatal(const char *message) {
   exit(2);
 }
 
+/* The tap: one descriptor, a thread feeding what it reads to the stack, frames written whole. */
+#define TAP_FRAME 1518           /* an Ethernet frame with a VLAN tag, without the FCS */
+static int tap_fd = -1;
+
+static err_t tap_output(struct netif *netif, struct pbuf *p) {
+  (void)netif;
+  char frame[TAP_FRAME];
+  if (p->tot_len > sizeof frame) return ERR_BUF;
+  u16_t len = pbuf_copy_partial(p, frame, p->tot_len, 0);
+  return write(tap_fd, frame, len) == (ssize_t)len ? ERR_OK : ERR_IF;
+}
+
+static void *tap_reader(void *arg) {
+  struct netif *netif = arg;
+  char frame[TAP_FRAME];
+  for (;;) {
+    ssize_t n = read(tap_fd, frame, sizeof frame);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      fatal("reading the tap failed");
+    }
+    struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)n, PBUF_RAM);
+    if (!p) continue;                       /* out of memory: the frame is lost, as on a NIC */
+    pbuf_take(p, frame, (u16_t)n);
+    if (netif->input(p, netif) != ERR_OK) pbuf_free(p);
+  }
+  return NULL;
+}
+
+/* netif_add's init: attach to the tap PRECONFIGURED_TAPIF names (the harness made it and removes it). */
+static err_t tap_init(struct netif *netif) {
+  struct ifreq ifr = {0};
+  const char *name = getenv("PRECONFIGURED_TAPIF");
+  tap_fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (tap_fd < 0) fatal("could not open /dev/net/tun");
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+  if (ioctl(tap_fd, TUNSETIFF, &ifr) < 0) fatal("could not attach to the tap device");
+  netif->name[0] = 't';
+  netif->name[1] = 'p';
+  netif->output = etharp_output;            /* IPv4 only: no output_ip6, so no IPv6 frame leaves */
+  netif->linkoutput = tap_output;
+  netif->mtu = 1500;
+  netif->hwaddr_len = 6;
+  static const u8_t tapif_mac[6] = {0x02, 0x12, 0x34, 0x56, 0x78, 0xab};  /* tapif's, until LWIP_MAC */
+  memcpy(netif->hwaddr, tapif_mac, 6);
+  netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_IGMP;
+  pthread_t reader;
+  if (pthread_create(&reader, NULL, tap_reader, netif) != 0) fatal("could not start the tap reader");
+  pthread_detach(reader);
+  return ERR_OK;
+}
+
 int main(int argc, char **argv) {
   /* SIGPIPE keeps its default: if the harness goes away, the next write to its pipe ends us. lwIP
    * sockets are not OS descriptors, so a peer's RST never raises it. */
@@ -972,7 +1035,6 @@ int main(int argc, char **argv) {
   uint8_t mac[6];
   ip4_addr_t ip, mask, gw;
 
-  /* Without PRECONFIGURED_TAPIF, tapif_init would create tap0 and run ifconfig on the host. */
   if (!tap) fatal("no tap device: set PRECONFIGURED_TAPIF or pass --tap NAME");
   if (setenv("PRECONFIGURED_TAPIF", tap, 1) != 0) fatal("setenv failed");
   if (!ip4addr_aton(ip_s, &ip) || !ip4addr_aton(mask_s, &mask) || !ip4addr_aton(gw_s, &gw))
@@ -984,9 +1046,9 @@ int main(int argc, char **argv) {
   sys_sem_wait(&init_done);
 
   LOCK_TCPIP_CORE();
-  /* tapif_init opens /dev/net/tun, attaches to the tap (exits the process if it cannot) and starts
-   * tapif_thread, which feeds received frames to tcpip_input. */
-  if (!netif_add(&tap_netif, &ip, &mask, &gw, NULL, tapif_init, tcpip_input)) {
+  /* tap_init attaches to the tap (exits the process if it cannot) and starts the reader, which feeds
+   * received frames to tcpip_input. */
+  if (!netif_add(&tap_netif, &ip, &mask, &gw, NULL, tap_init, tcpip_input)) {
     UNLOCK_TCPIP_CORE();
     fatal("netif_add failed");
   }
