@@ -41,11 +41,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # Test files that time a real stack on the wall clock. Run three or four at once beside the
-# in-process tests on a 2-core host and their timers slip: a SYN|ACK 0.1 s late, a select 30 ms late,
-# a child that makes no link for 90 s (seen in fresh-clone CI runs). With two at once, the kernel's
-# namespace churn (the linux suite makes and drops one per case) still held a child's `ip link del`
-# for over 180 s (its stack, dumped on SIGABRT). So xdist workers take the one lane for such a file;
-# the other workers go on with the rest.
+# in-process tests on a 2-core host and their timers slip: a SYN|ACK 0.1 s late, a select 30 ms late.
+# So xdist workers take the one lane for such a file; the other workers go on with the rest.
 WALL_CLOCK_DIRS = ("freertos_posix", "targets", "sam4e")
 WALL_CLOCK_LANES = int(os.environ.get("TCH_WALL_CLOCK_LANES", "1"))
 

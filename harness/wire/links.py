@@ -55,9 +55,9 @@ class SysctlRefused(LinkError):
     have there (unknown, or global to the host) or a value out of its range."""
 
 
-# An `ip` command normally takes milliseconds. One CI run saw a child wait over 180 s in one
-# `ip link del` (the kernel's rtnl lock, busy tearing down many namespaces), so a slow command says
-# so on stderr, and none waits forever: a run would rather fail with a line than hang.
+# An `ip` command normally takes milliseconds. Should one stall (the kernel's rtnl lock is shared by
+# every namespace on the host), it says so on stderr, and none waits forever: a run would rather
+# fail with a line than hang.
 IP_SLOW = 5.0
 IP_TIMEOUT = 120.0
 
@@ -206,9 +206,9 @@ class Link:
                     os.kill(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, ValueError):
                     pass
-        # The pair first, in this process: deleting the namespace first left the pair to the
-        # kernel's asynchronous namespace clean-up, and a later `ip link del` of the harness end
-        # then queued behind every namespace being cleaned up on the host.
+        # The pair first, in this process: deleting the namespace first leaves the pair to the
+        # kernel's asynchronous namespace clean-up, and the harness end to an `ip link del` that may
+        # race it. This way both ends are gone when the call returns.
         _run("ip", "link", "del", self.harness_if, check=False)
         if self.netns:
             _run("ip", "netns", "del", self.netns, check=False)

@@ -95,8 +95,8 @@ def _logging_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delay: float = 
 
 def test_teardown_deletes_the_pair_before_its_namespace(wire: None, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    # The namespace first left the pair to the kernel's asynchronous clean-up, and the harness end's
-    # `ip link del` then waited behind it (once over 180 s in CI).
+    # The namespace first would leave the pair to the kernel's asynchronous clean-up, and the harness
+    # end's `ip link del` to race it.
     link = make_veth(DEVICE_IP, DEVICE_MAC, HARNESS_IP, HARNESS_MAC)
     log = _logging_ip(tmp_path, monkeypatch)
     link.close()
@@ -158,17 +158,25 @@ def _start_case_child(tmp_path: Path) -> subprocess.Popen[bytes]:
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path)], cwd=REPO,
                              env={**os.environ, **DUMP_ON_ABORT},
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # Generous: beside the linux suite's workers, which make and drop a namespace per case, the
-    # kernel's namespace set-up can take seconds (rtnl), and so can the child's start-up.
-    end = time.time() + 180
-    while time.time() < end and not ours(child.pid) and child.poll() is None:
+    # In a case, not in the target's preflight: that makes a link and removes it again at once, so
+    # seeing a link proves nothing until the run has started its journal, which comes after it.
+    # (Taking the preflight's link for the case's made this test fail now and then: the child was
+    # between the two, its link gone, and the old message blamed a hang.)
+    journal = tmp_path / "journal.jsonl"
+
+    def in_case() -> bool:
+        return journal.exists() and bool(ours(child.pid))
+
+    end = time.monotonic() + 180
+    while time.monotonic() < end and not in_case() and child.poll() is None:
         time.sleep(0.1)
-    if not ours(child.pid):
+    if not in_case():
         if child.poll() is None:
-            pytest.fail(f"the child made no link in 180 s; its stacks:\n{where_it_hangs(child)}")
+            pytest.fail(f"the child had no case running after 180 s; its stacks:\n{where_it_hangs(child)}")
         why = child.stderr.read().decode() if child.stderr else ""
-        pytest.fail(f"the child never made its link (exit {child.poll()}): {why}")
+        pytest.fail(f"the child never started its case (exit {child.poll()}): {why}")
     time.sleep(1.0)  # mid-case: handshake done, waiting for a probe
+    assert ours(child.pid), "the case's link went before the case could be interrupted"
     return child
 
 
