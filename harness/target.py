@@ -14,7 +14,7 @@ import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,8 @@ class TargetConfig:
     # or fixed value), for the error when the driver has none: (field, line); line 0 if none.
     sysctl_where: tuple[str, int] = ("", 0)
     driver_line: int = 0
+    # The file's `sources:` (checkouts and headers a driver builds or reads the device from).
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     def plan(self, requires: Iterable[str], wanted: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
         """The settings a case runs with here, or the reason it is skipped (a capability, a setting)."""
@@ -318,6 +320,7 @@ def load_target(spec: str) -> TargetConfig:
         verdicts_path=verdicts if verdicts.is_file() else None,
         sysctl_where=sysctl_where,
         driver_line=doc.line(("driver",)),
+        sources=data.get("sources", {}),
     )
     return _completed(config, doc)
 

@@ -24,7 +24,7 @@ from targets.mailbox_target import MailboxTarget, MailboxTargetError
 
 from .build import SETTINGS, BuildError, Sources, build_agent, missing_build_tools, resolve_sources
 from .device import AgentProcessError, PosixDevice, PosixDeviceError
-from .user_config import declared_sources, replaced, with_header
+from .user_config import replaced, with_header
 
 
 class FreertosPosixError(MailboxTargetError):
@@ -63,7 +63,7 @@ class FreertosPosixTarget(MailboxTarget):
     @property
     def sources(self) -> Sources:
         if self._sources is None:
-            self._sources = resolve_sources(declared_sources(self.config), base=self.config.path.parent)
+            self._sources = resolve_sources(self.config.sources, base=self.config.path.parent)
         return self._sources
 
     def _defaults(self) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.target import TargetConfig, TargetUnavailable
-from harness.yamlsrc import read_documents
 
 from .build import (
     _FIXED,
@@ -109,19 +108,12 @@ CAPABILITY_OF = {"keepalive": "keepalive", "select": "select", "user_semaphore":
                  "hang_protection": "hang_protection"}
 
 
-def declared_sources(config: TargetConfig) -> dict[str, str] | None:
-    """The target file's `sources:` section ({plus_tcp, kernel, ip_config}), if it has one."""
-    docs = list(read_documents(config.path))
-    data = docs[0].data if docs else {}
-    return data.get("sources") if isinstance(data, dict) else None
-
-
 def with_header(config: TargetConfig, fixed: bool) -> TargetConfig:
     """`config` with the user's FreeRTOSIPConfig.h values, when the target names one: as the build
     settings' defaults (`fixed` False: freertos-posix builds a variant for a case wanting another),
     or as its fixed settings and the capabilities they decide (`fixed` True: a board runs the one
     firmware the user built from that header)."""
-    declared = declared_sources(config)
+    declared = config.sources
     if not ip_config_given(declared, config.path.parent):
         return config
     why = missing_build_tools()

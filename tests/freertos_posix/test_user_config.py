@@ -134,8 +134,9 @@ def test_a_header_that_does_not_compile_is_one_line_naming_it(sources: Sources, 
     assert "Traceback" not in proc.stderr and "board.h" in proc.stderr
 
 
-def test_a_missing_header_names_where_it_was_looked_for(tmp_path: Path,
+def test_a_missing_header_names_where_it_was_looked_for(sources: Sources, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # `sources`: the FreeRTOS trees are checked first, so without them this would be their error.
     mine = _target_file(tmp_path)
     (tmp_path / "FreeRTOSIPConfig.h").unlink()
     with pytest.raises(InputError, match=r"no FreeRTOSIPConfig.h at .*sources.ip_config"):
